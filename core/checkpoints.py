@@ -1,0 +1,147 @@
+"""Self-describing run folders: save, load, list.
+
+A run folder (e.g. ``checkpoints/cae-z32-s0/``) holds:
+
+* ``config.json``  – model name, constructor arguments, split seed, training settings, versions;
+* ``weights.pt``   – the state dict only (floats stored as float16 to keep the folder small),
+  loaded with ``torch.load(..., weights_only=True)``: no pickled code;
+* ``history.json`` – per-epoch training and validation losses with their components;
+* ``metrics.json`` – test metrics, each with its sample count and protocol.
+
+Modelled on pythae's self-describing model folders and nanoGPT's checkpoints that carry their
+constructor arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .models import DigitModel, model_class
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "weights.pt", "history.json", "metrics.json"
+
+
+class CheckpointError(RuntimeError):
+    """A run folder is missing a file or holds something unreadable; the message names it."""
+
+
+@dataclass
+class Run:
+    """A loaded run: its model (eval mode) and the three JSON documents."""
+
+    name: str
+    path: Path
+    config: dict[str, Any]
+    model: DigitModel
+    history: dict[str, list] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Human label, e.g. ``"CAE (z=32) · seed 0"``."""
+        return f"{self.model.describe()} · seed {self.config.get('training', {}).get('seed', '?')}"
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of Python and the libraries a run depends on."""
+    import numpy
+    import torchvision
+
+    return {"python": platform.python_version(), "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
+    os.replace(tmp, path)
+
+
+def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
+             history: dict[str, list], metrics: dict[str, Any], half: bool = True) -> Path:
+    """Write a run folder (see module docstring); returns its path.
+
+    Args:
+        config: training settings and split seed; ``model``/``model_args``/``versions`` are added.
+        half: store floating-point tensors as float16 (about half the size).
+    """
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    torch.save(state, path / WEIGHTS)
+    full = {"run": path.name, "model": model.name, "model_args": model.model_args,
+            "weights_dtype": "float16" if half else "float32", **config, "versions": library_versions()}
+    _write_json(path / CONFIG, full)
+    _write_json(path / HISTORY, history)
+    _write_json(path / METRICS, metrics)
+    return path
+
+
+def _read_json(path: Path, required: bool) -> Any:
+    if not path.is_file():
+        if required:
+            raise CheckpointError(f"{path} is missing")
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
+
+
+def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
+    """Load a run folder; the model comes back in eval mode, float32, on ``device``.
+
+    Raises:
+        CheckpointError: the folder, config or weights are missing, unreadable, name an unknown
+            model, or do not fit the model the config describes.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is not a run folder")
+    config = _read_json(path / CONFIG, required=True)
+    if not isinstance(config, dict) or "model" not in config:
+        raise CheckpointError(f"{path / CONFIG} does not name a model")
+    try:
+        cls = model_class(config["model"])
+        model = cls(**config.get("model_args", {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path / CONFIG}: cannot build the model: {exc}") from None
+    weights = path / WEIGHTS
+    if not weights.is_file():
+        raise CheckpointError(f"{weights} is missing")
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for corrupt/unsafe files
+        raise CheckpointError(f"{weights} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{weights} does not hold a state dict")
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights} does not fit {cls.__name__}({config.get('model_args')}): "
+                              f"{str(exc)[:300]}") from None
+    model.to(device).eval()
+    return Run(path.name, path, config, model, _read_json(path / HISTORY, False), _read_json(path / METRICS, False))
+
+
+def list_run_dirs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path]:
+    """Folders under ``root`` that look like runs (hold a config.json or a weights.pt), sorted."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and ((p / CONFIG).exists() or (p / WEIGHTS).exists()))
+
+
+def run_name(model: str, latent_dim: int, seed: int) -> str:
+    """Canonical run folder name, e.g. ``cae-z32-s0``."""
+    return f"{model}-z{latent_dim}-s{seed}"

@@ -1,0 +1,80 @@
+"""Model-agnostic computations behind the dashboard's views (no streamlit here).
+
+Everything goes through the model interface of ``core.models.base``: encode, decode, reconstruct,
+classify, generate. Inputs and outputs use its conventions (images float32 (N, 1, 28, 28) in
+[0, 1], labels int64 (N,), codes float32 (N, d)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torchvision.utils import make_grid
+
+from .models.base import DIGIT_ONLY, IMAGE_ONLY, N_CLASSES, DigitModel
+
+
+def _inputs(mode: str, x: torch.Tensor | None, y: torch.Tensor | None):
+    return (None if mode == DIGIT_ONLY else x), (None if mode == IMAGE_ONLY else y)
+
+
+@torch.no_grad()
+def encode_dataset(model: DigitModel, x: torch.Tensor, y: torch.Tensor, mode: str,
+                   batch_size: int = 2000) -> np.ndarray:
+    """Latent codes (N, d) float32 of images ``x`` / digits ``y`` seen in input ``mode``.
+
+    Raises:
+        ValueError: the model does not accept ``mode`` (see ``model.input_modes``).
+    """
+    if mode not in model.input_modes:
+        raise ValueError(f"{model.describe()} does not take input mode {mode!r}")
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        xb, yb = _inputs(mode, x[i:i + batch_size].to(model.device), y[i:i + batch_size].to(model.device))
+        out.append(model.encode(xb, yb).float().cpu())
+    return torch.cat(out).numpy()
+
+
+@torch.no_grad()
+def reconstruct(model: DigitModel, x: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """Reconstructions (N, 1, 28, 28) on the CPU; ``y=None`` means image-only input."""
+    return model.reconstruct(x.to(model.device), None if y is None else y.to(model.device)).float().cpu()
+
+
+@torch.no_grad()
+def generation_grid(model: DigitModel, per_digit: int = 10, seed: int = 0, mode: str | None = None) -> torch.Tensor:
+    """Images (10 * per_digit, 1, 28, 28): row r holds ``per_digit`` samples of digit r.
+
+    The same ``seed`` gives the same grid (a CPU ``torch.Generator`` drives all sampling).
+    """
+    labels = torch.arange(N_CLASSES).repeat_interleave(per_digit).to(model.device)
+    return model.generate(labels, generator=torch.Generator().manual_seed(int(seed)), mode=mode).float().cpu()
+
+
+@torch.no_grad()
+def decode(model: DigitModel, z: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """Decoded images (N, 1, 28, 28) on the CPU from codes (N, d)."""
+    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).to(model.device)
+    return model.decode(z).float().cpu()
+
+
+def interpolate_codes(z_a: np.ndarray, z_b: np.ndarray, n_frames: int) -> np.ndarray:
+    """Linear interpolation: (n_frames, d) codes from ``z_a`` (d,) to ``z_b`` (d,), both included."""
+    t = np.linspace(0.0, 1.0, int(n_frames), dtype=np.float32)[:, None]
+    return (1 - t) * np.asarray(z_a, np.float32)[None] + t * np.asarray(z_b, np.float32)[None]
+
+
+@torch.no_grad()
+def class_probabilities(model: DigitModel, image: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Probabilities (10,) float64 of each digit for one image (28, 28) or (1, 28, 28) in [0, 1]."""
+    x = torch.as_tensor(np.asarray(image, dtype=np.float32)).reshape(1, 1, 28, 28).to(model.device)
+    return model.classify(x).exp().double().cpu().numpy()[0]
+
+
+def tile(images: torch.Tensor, nrow: int, scale: int = 1, padding: int = 1) -> np.ndarray:
+    """Tile images (N, 1, 28, 28) into one uint8 (H, W) picture, ``nrow`` images per row,
+    upscaled ``scale`` times (nearest neighbour, so pixels stay crisp)."""
+    grid = make_grid(images.float().clamp(0, 1), nrow=int(nrow), padding=padding, pad_value=0.35)[0]
+    if scale > 1:
+        grid = grid.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
+    return (grid.numpy() * 255).round().astype(np.uint8)

@@ -1,0 +1,130 @@
+"""The one interface every Digit Lab model implements.
+
+A model declares what it can do in ``capabilities``; the trainer, the evaluation code and the
+dashboard ask that set (via :meth:`DigitModel.can`), never the model's name. Shared conventions:
+
+* images: float32 tensors (N, 1, 28, 28), pixels in [0, 1];
+* labels: int64 tensors (N,) of digits 0–9 (models one-hot encode them themselves);
+* latent codes: float32 tensors (N, latent_dim);
+* losses: nats per image (summed over the 784 pixels / the latent dimensions, mean over the batch).
+
+The shape of the interface follows PyTorch-VAE's shared encode/decode/sample methods; the
+self-describing constructor arguments follow nanoGPT's checkpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+RECONSTRUCT = "reconstruct"
+CLASSIFY = "classify"
+GENERATE = "generate"
+ENCODE = "encode"
+DECODE = "decode"
+ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE)
+
+#: Input modes of seed 000: which of (image, digit) the encoder receives.
+IMAGE_AND_DIGIT = "image+digit"
+IMAGE_ONLY = "image"
+DIGIT_ONLY = "digit"
+INPUT_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY, DIGIT_ONLY)
+
+N_CLASSES = 10
+IMAGE_SHAPE = (1, 28, 28)
+N_PIXELS = 784
+
+
+class UnsupportedCapability(RuntimeError):
+    """A model was asked for something it does not declare in ``capabilities``."""
+
+
+class DigitModel(nn.Module):
+    """Base class of every model: capability declaration, constructor arguments, training hooks.
+
+    Subclasses set the class attributes, store their constructor arguments in ``self.model_args``
+    (a JSON-serialisable dict, so a checkpoint can rebuild the model with ``cls(**model_args)``)
+    and override the methods of the capabilities they declare.
+    """
+
+    #: registry key, also written into every checkpoint's config.json
+    name: ClassVar[str] = ""
+    #: short label for tables and the dashboard
+    display_name: ClassVar[str] = ""
+    #: where the architecture comes from (seed file and section, or paper)
+    source: ClassVar[str] = ""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: input modes :meth:`encode` and :meth:`reconstruct` accept
+    input_modes: ClassVar[tuple[str, ...]] = (IMAGE_AND_DIGIT,)
+    #: ways :meth:`generate` can produce images; the first is the default
+    generation_modes: ClassVar[tuple[str, ...]] = ()
+    #: name of the headline loss component in the history (e.g. "loss")
+    loss_components: ClassVar[tuple[str, ...]] = ("loss",)
+
+    model_args: dict[str, Any]
+    latent_dim: int
+
+    def can(self, capability: str) -> bool:
+        """True when the model declares ``capability`` (one of :data:`ALL_CAPABILITIES`)."""
+        return capability in self.capabilities
+
+    def _unsupported(self, capability: str) -> UnsupportedCapability:
+        return UnsupportedCapability(f"{self.display_name or type(self).__name__} cannot {capability}")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def describe(self) -> str:
+        """One line: display name and latent size, e.g. ``"CAE (z=32)"``."""
+        return f"{self.display_name} (z={self.latent_dim})"
+
+    # --- capabilities -------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Deterministic latent code (N, latent_dim) of images ``x`` and/or digits ``y``."""
+        raise self._unsupported(ENCODE)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] decoded from latent codes ``z`` (N, latent_dim)."""
+        raise self._unsupported(DECODE)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstructed images (N, 1, 28, 28) in [0, 1] of images ``x``, optionally told ``y``."""
+        raise self._unsupported(RECONSTRUCT)
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (N, 10) of each digit given the image alone."""
+        raise self._unsupported(CLASSIFY)
+
+    def generate(self, labels: torch.Tensor, generator: torch.Generator | None = None,
+                 mode: str | None = None) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,), one per label."""
+        raise self._unsupported(GENERATE)
+
+    # --- training hooks -----------------------------------------------------------------------
+    def configure_optimizer(self, lr: float) -> torch.optim.Optimizer:
+        """The optimiser the trainer steps; Adam by default."""
+        return torch.optim.Adam(self.parameters(), lr=lr)
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Loss dict for one training batch; key ``"loss"`` is minimised, the rest are logged."""
+        raise UnsupportedCapability(f"{type(self).__name__} defines no training loss")
+
+    def validation_loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        """Loss dict for one validation batch (no gradients); same keys as the training loss."""
+        return self.training_loss(x, y, generator)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   generator: torch.Generator) -> dict[str, float]:
+        """One optimisation step on a batch; returns the batch's loss components as floats."""
+        losses = self.training_loss(x, y, generator)
+        optimizer.zero_grad(set_to_none=True)
+        losses["loss"].backward()
+        optimizer.step()
+        return {key: float(value.detach()) for key, value in losses.items()}
+
+    @torch.no_grad()
+    def after_training(self, train_x: torch.Tensor, train_y: torch.Tensor) -> None:
+        """Called once after the last epoch with the whole training split (e.g. to fit densities)."""

@@ -1,0 +1,283 @@
+"""Seed 000's conditional autoencoder (CAE) and conditional VAE (CVAE), one readable file.
+
+Source: ../shared/seeds/000_a441d5d5b502ff7e.txt, section 3 "Methods" (architecture and the two
+losses) and "Training Procedure" (random input mode per batch).
+
+Architecture shared by both models::
+
+    image x (N, 784) ──► Linear 784→512, ReLU, Linear 512→512, ReLU ──► h_x (N, 512) ┐
+                                                                                     ├─ + ─► h (N, 512)
+    digit y (N, 10)  ──► Linear 10→512,  ReLU, Linear 512→512, ReLU ──► h_y (N, 512) ┘
+    h ──► latent projection ──► z (N, d)
+    z ──► Linear d→512, ReLU, Linear 512→512, ReLU ──► s (N, 512)
+    s ──► Linear 512→784, sigmoid ──► x̂ (N, 784)        s ──► Linear 512→10, log-softmax ──► log ŷ (N, 10)
+
+The CAE projects ``h`` with one linear layer; the CVAE with two parallel linear layers giving μ and
+log σ², then samples ``z = μ + σ·ε`` (the reparameterization trick). The encoder takes image+digit,
+image only or digit only: a missing input's pathway contributes nothing to the sum (h = h_x or h_y).
+The image head's sigmoid is folded into the loss as BCE-with-logits for numerical stability; the
+images these models return have the sigmoid applied.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
+                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel)
+
+#: generation modes: a random sample (varied images) or the single deterministic digit-only output
+SAMPLE = "sample"
+DETERMINISTIC = "deterministic"
+
+
+def _pathway(in_features: int, hidden: int) -> nn.Sequential:
+    return nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
+
+
+def input_mode_of(x: torch.Tensor | None, y: torch.Tensor | None) -> str:
+    """Name of the input mode given which inputs are present."""
+    if x is not None and y is not None:
+        return IMAGE_AND_DIGIT
+    if x is not None:
+        return IMAGE_ONLY
+    if y is not None:
+        return DIGIT_ONLY
+    raise ValueError("give an image, a digit or both")
+
+
+class _JointAutoencoder(DigitModel):
+    """Encoder pathways, fusion and decoder heads shared by seed 000's CAE and CVAE."""
+
+    source = "seed 000, section 3 (Methods) and Training Procedure"
+    capabilities = frozenset({RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE})
+    input_modes = INPUT_MODES
+    generation_modes = (SAMPLE, DETERMINISTIC)
+
+    def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
+        super().__init__()
+        if int(latent_dim) < 1 or int(hidden_dim) < 1:
+            raise ValueError(f"latent_dim and hidden_dim must be positive, got {latent_dim}, {hidden_dim}")
+        self.model_args = {"latent_dim": int(latent_dim), "hidden_dim": int(hidden_dim)}
+        self.latent_dim = int(latent_dim)
+        self.image_pathway = _pathway(N_PIXELS, hidden_dim)   # (N, 784) -> (N, 512)
+        self.digit_pathway = _pathway(N_CLASSES, hidden_dim)  # (N, 10)  -> (N, 512)
+        self.decoder = _pathway(latent_dim, hidden_dim)       # (N, d)   -> (N, 512)
+        self.image_head = nn.Linear(hidden_dim, N_PIXELS)     # (N, 512) -> (N, 784) logits
+        self.digit_head = nn.Linear(hidden_dim, N_CLASSES)    # (N, 512) -> (N, 10) logits
+
+    # --- building blocks ---------------------------------------------------------------------
+    def fuse(self, x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
+        """Element-wise sum of the present pathways: (N, hidden_dim)."""
+        input_mode_of(x, y)
+        h = 0
+        if x is not None:
+            h = h + self.image_pathway(x.reshape(x.shape[0], N_PIXELS))
+        if y is not None:
+            h = h + self.digit_pathway(F.one_hot(y.long(), N_CLASSES).to(self.image_head.weight.dtype))
+        return h
+
+    def decode_logits(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Image logits (N, 784) and digit log-probabilities (N, 10) from latent codes z (N, d)."""
+        s = self.decoder(z)
+        return self.image_head(s), F.log_softmax(self.digit_head(s), dim=-1)
+
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] from latent codes (N, d); ``y`` is unused (the decoder is
+        not conditioned: the digit lives in z)."""
+        image_logits, _ = self.decode_logits(z)
+        return torch.sigmoid(image_logits).reshape(-1, 1, 28, 28)
+
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Reconstruction (N, 1, 28, 28) of ``x`` from image+digit (``y`` given) or image only."""
+        return self.decode(self.encode(x, y))
+
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Digit log-probabilities (N, 10) from the image alone (image-only input mode)."""
+        return self.decode_logits(self.encode(x, None))[1]
+
+    # --- losses ---------------------------------------------------------------------------------
+    def loss_in_mode(self, x: torch.Tensor, y: torch.Tensor, mode: str) -> dict[str, torch.Tensor]:
+        """Loss of one batch when the encoder sees the inputs of ``mode``; targets are always the
+        full image and digit. Components in nats per image (mean over the batch):
+        ``bce`` (summed over 784 pixels), ``nll`` (digit), ``kl`` (CVAE only) and ``loss`` (sum)."""
+        h = self.fuse(x if mode != DIGIT_ONLY else None, y if mode != IMAGE_ONLY else None)
+        z, kl = self.latent(h)  # each subclass: training-time z (N, d) and KL per image (N,) or None
+        image_logits, digit_logp = self.decode_logits(z)
+        bce = F.binary_cross_entropy_with_logits(image_logits, x.reshape(x.shape[0], N_PIXELS),
+                                                 reduction="none").sum(dim=1)
+        nll = F.nll_loss(digit_logp, y, reduction="none")
+        losses = {"bce": bce.mean(), "nll": nll.mean()}
+        if kl is not None:
+            losses["kl"] = kl.mean()
+        losses["loss"] = sum(losses.values())
+        return losses
+
+    def training_loss(self, x, y, generator):
+        """Seed 000's training procedure: each batch picks one input mode uniformly at random."""
+        mode = INPUT_MODES[int(torch.randint(len(INPUT_MODES), (1,), generator=generator))]
+        return self.loss_in_mode(x, y, mode)
+
+    def validation_loss(self, x, y, generator):
+        """Mean of the loss over the three input modes, plus the total of each mode
+        (``loss[image+digit]``, ``loss[image]``, ``loss[digit]``)."""
+        per_mode = {mode: self.loss_in_mode(x, y, mode) for mode in INPUT_MODES}
+        out = {key: sum(p[key] for p in per_mode.values()) / len(per_mode) for key in per_mode[IMAGE_AND_DIGIT]}
+        out.update({f"loss[{mode}]": p["loss"] for mode, p in per_mode.items()})
+        return out
+
+
+class ConditionalAutoencoder(_JointAutoencoder):
+    """Seed 000's deterministic conditional autoencoder (CAE).
+
+    Latent projection: one linear layer 512→d. Loss (seed 000, eq. for L_CAE): BCE summed over the
+    784 pixels plus the NLL of the digit, in nats per image.
+
+    Generation from a digit alone: the CAE's digit-only code is a single point per digit, so it
+    would draw the same image every time (still available as mode ``"deterministic"``). For varied
+    images (mode ``"sample"``, the default) we follow Ghosh et al. 2020, "From Variational to
+    Deterministic Autoencoders" (ICLR), and fit an ex-post density estimate to the latent codes of
+    the training images: one full-covariance Gaussian per digit over the image+digit codes, fitted
+    by :meth:`after_training` and stored in the weights as buffers ``density_mean`` (10, d) and
+    ``density_scale_tril`` (10, d, d). Samples are ``z = mean[y] + L[y] ε``, decoded.
+
+    Args:
+        latent_dim: size d of the latent code (seed 000 compares 8, 16, 32 and 64).
+        hidden_dim: width of every hidden layer (512 in seed 000).
+
+    Raises:
+        ValueError: a non-positive size.
+    """
+
+    name = "cae"
+    display_name = "CAE"
+    loss_components = ("loss", "bce", "nll")
+
+    def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
+        super().__init__(latent_dim, hidden_dim)
+        self.to_latent = nn.Linear(hidden_dim, latent_dim)  # (N, 512) -> (N, d)
+        self.register_buffer("density_mean", torch.zeros(N_CLASSES, latent_dim))
+        self.register_buffer("density_scale_tril", torch.eye(latent_dim).repeat(N_CLASSES, 1, 1))
+        self.register_buffer("density_fitted", torch.zeros((), dtype=torch.bool))
+
+    def encode(self, x=None, y=None):
+        """Latent code z (N, d) of the given inputs (any of the three input modes)."""
+        return self.to_latent(self.fuse(x, y))
+
+    def latent(self, h):
+        return self.to_latent(h), None
+
+    @torch.no_grad()
+    def fit_latent_density(self, z: torch.Tensor, labels: torch.Tensor, ridge: float = 1e-4) -> None:
+        """Fit one Gaussian per digit to codes ``z`` (N, d) with digits ``labels`` (N,).
+
+        Raises:
+            ValueError: a digit has fewer than two codes.
+        """
+        for digit in range(N_CLASSES):
+            codes = z[labels == digit].double()
+            if codes.shape[0] < 2:
+                raise ValueError(f"cannot fit the latent density: digit {digit} has {codes.shape[0]} codes")
+            mean = codes.mean(0)
+            cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
+            cov = cov + ridge * torch.eye(self.latent_dim, dtype=cov.dtype, device=cov.device)
+            self.density_mean[digit] = mean.float()
+            self.density_scale_tril[digit] = torch.linalg.cholesky(cov).float()
+        self.density_fitted.fill_(True)
+
+    @torch.no_grad()
+    def after_training(self, train_x, train_y, batch_size: int = 2048):
+        """Fit the ex-post latent density on the image+digit codes of the training split."""
+        codes = torch.cat([self.encode(train_x[i:i + batch_size], train_y[i:i + batch_size])
+                           for i in range(0, train_x.shape[0], batch_size)])
+        self.fit_latent_density(codes, train_y)
+
+    @torch.no_grad()
+    def generate(self, labels, generator=None, mode=None):
+        """Images (N, 1, 28, 28) of the digits ``labels`` (N,).
+
+        ``mode="sample"`` (default) decodes z drawn from the ex-post per-digit Gaussian (varied
+        images; ``generator`` makes them reproducible); ``"deterministic"`` decodes the digit-only
+        code (one image per digit).
+
+        Raises:
+            ValueError: unknown mode, or ``"sample"`` before the density was fitted.
+        """
+        mode = mode or SAMPLE
+        labels = labels.long()
+        if mode == DETERMINISTIC:
+            return self.decode(self.encode(None, labels))
+        if mode != SAMPLE:
+            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
+        if not bool(self.density_fitted):
+            raise ValueError("the CAE's latent density is not fitted (call after_training first)")
+        eps = torch.randn(labels.shape[0], self.latent_dim, 1, generator=generator,
+                          device=generator.device if generator is not None else "cpu").to(self.device)
+        z = self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1)
+        return self.decode(z)
+
+
+class ConditionalVAE(_JointAutoencoder):
+    """Seed 000's conditional variational autoencoder (CVAE).
+
+    Latent projection: two parallel linear layers 512→d for μ and log σ²; during training
+    ``z = μ + σ·ε`` with ε ~ N(0, I) (reparameterize). Loss (seed 000, eq. for L_CVAE): BCE summed
+    over the 784 pixels + KL(q(z|inputs) ‖ N(0, I)) + NLL of the digit, in nats per image, i.e. the
+    negative ELBO plus the classification loss. At evaluation, :meth:`encode` returns μ.
+
+    Generation from a digit alone samples z ~ q(z | digit) (the digit-only posterior) and decodes it
+    (mode ``"sample"``, default); mode ``"deterministic"`` decodes its mean.
+
+    Args:
+        latent_dim: size d of the latent code (seed 000 compares 8, 16, 32 and 64).
+        hidden_dim: width of every hidden layer (512 in seed 000).
+
+    Raises:
+        ValueError: a non-positive size.
+    """
+
+    name = "cvae"
+    display_name = "CVAE"
+    loss_components = ("loss", "bce", "nll", "kl")
+
+    def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
+        super().__init__(latent_dim, hidden_dim)
+        self.to_mu = nn.Linear(hidden_dim, latent_dim)      # (N, 512) -> (N, d)
+        self.to_logvar = nn.Linear(hidden_dim, latent_dim)  # (N, 512) -> (N, d)
+
+    def posterior(self, x=None, y=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ and log σ² (each (N, d)) of q(z | inputs)."""
+        h = self.fuse(x, y)
+        return self.to_mu(h), self.to_logvar(h)
+
+    def encode(self, x=None, y=None):
+        """Posterior mean μ (N, d) of the given inputs (any of the three input modes)."""
+        return self.posterior(x, y)[0]
+
+    @staticmethod
+    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I); shapes (N, d)."""
+        eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator is not None else mu.device)
+        return mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
+
+    def latent(self, h):
+        mu, logvar = self.to_mu(h), self.to_logvar(h)
+        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)  # KL(q || N(0, I)), (N,)
+        return self.reparameterize(mu, logvar), kl
+
+    @torch.no_grad()
+    def generate(self, labels, generator=None, mode=None):
+        """Images (N, 1, 28, 28) of the digits ``labels`` (N,): z ~ q(z | digit) for ``"sample"``
+        (default), z = μ(digit) for ``"deterministic"``.
+
+        Raises:
+            ValueError: unknown mode.
+        """
+        mode = mode or SAMPLE
+        if mode not in self.generation_modes:
+            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
+        mu, logvar = self.posterior(None, labels.long())
+        z = mu if mode == DETERMINISTIC else self.reparameterize(mu, logvar, generator)
+        return self.decode(z)

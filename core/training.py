@@ -1,0 +1,137 @@
+"""The trainer: one loop for every registered model.
+
+The loop knows nothing about any model: it builds the model from the registry, asks it for its
+optimiser, calls ``model.train_step`` per batch and ``model.validation_loss`` per validation
+batch, averages every loss component per epoch, calls ``model.after_training`` once, evaluates
+the test metrics the model's capabilities allow and writes the run folder.
+
+Defaults follow seed 000's "Training Procedure": Adam at 1e-3, 50 epochs, batch 128.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from .checkpoints import save_run
+from .data import MnistSplits
+from .device import resolve_device
+from .evaluation import evaluate_test_metrics
+from .models import DigitModel, build_model
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a training run (written into the run's config.json)."""
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    epochs: int = 50
+    batch_size: int = 128
+    lr: float = 1e-3
+    seed: int = 0
+    split_seed: int = 0
+    device: str = "auto"
+
+    def validate(self) -> None:
+        """Raises ValueError naming the first bad setting."""
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch size must be at least 1, got {self.batch_size}")
+        if not self.lr > 0:
+            raise ValueError(f"learning rate must be positive, got {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    model: DigitModel
+    history: dict[str, list]
+    metrics: dict[str, Any]
+    seconds: float
+
+
+def _mean_dicts(rows: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
+    total = sum(n for n, _ in rows)
+    keys = rows[0][1].keys()
+    return {k: sum(n * d[k] for n, d in rows) / total for k in keys}
+
+
+@torch.no_grad()
+def validation_losses(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                      seed: int = 0) -> dict[str, float]:
+    """Mean of ``model.validation_loss`` over ``x`` (N, 1, 28, 28), ``y`` (N,) in batches."""
+    model.eval()
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for i in range(0, x.shape[0], batch_size):
+        losses = model.validation_loss(x[i:i + batch_size], y[i:i + batch_size], gen)
+        rows.append((min(batch_size, x.shape[0] - i), {k: float(v) for k, v in losses.items()}))
+    model.train()
+    return _mean_dicts(rows)
+
+
+def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = None,
+          progress: bool = True) -> TrainResult:
+    """Train ``cfg.model`` on ``splits`` and (if ``out_dir``) write the run folder.
+
+    History keys: ``epoch``, ``seconds``, ``train/<component>`` and ``val/<component>`` (nats per
+    image). The test split is only touched once, after training, for the test metrics.
+
+    Raises:
+        ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device.
+        KeyError: an unknown model name.
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model = build_model(cfg.model, **cfg.model_args).to(device)
+    optimizer = model.configure_optimizer(cfg.lr)
+    batch_gen = torch.Generator().manual_seed(cfg.seed)  # shuffling and input-mode choice
+    train_x, train_y = splits.train_x.to(device), splits.train_y.to(device)
+    val_x, val_y = splits.val_x.to(device), splits.val_y.to(device)
+    n = train_x.shape[0]
+    history: dict[str, list] = {"epoch": [], "seconds": []}
+    start = time.perf_counter()
+    epochs = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.model} {cfg.model_args}", unit="epoch", disable=not progress)
+    for epoch in epochs:
+        model.train()
+        perm = torch.randperm(n, generator=batch_gen).to(device)
+        rows = []
+        for i in tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}", unit="batch", leave=False,
+                      disable=not progress):
+            idx = perm[i:i + cfg.batch_size]
+            rows.append((idx.shape[0], model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen)))
+        train_stats = _mean_dicts(rows)
+        val_stats = validation_losses(model, val_x, val_y, 1000, seed=cfg.seed)
+        history["epoch"].append(epoch)
+        history["seconds"].append(round(time.perf_counter() - start, 2))
+        for prefix, stats in (("train", train_stats), ("val", val_stats)):
+            for key, value in stats.items():
+                history.setdefault(f"{prefix}/{key}", []).append(value)
+        epochs.set_postfix(train=f"{train_stats['loss']:.2f}", val=f"{val_stats['loss']:.2f}")
+    model.eval()
+    model.after_training(train_x, train_y)
+    seconds = time.perf_counter() - start
+    with torch.no_grad():  # evaluate the weights exactly as shipped (float16 on disk)
+        for tensor in model.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(tensor.half().float())
+    metrics = evaluate_test_metrics(model, splits.test_x.to(device), splits.test_y.to(device))
+    result = TrainResult(model, history, metrics, seconds)
+    if out_dir is not None:
+        settings = asdict(cfg)
+        settings.pop("model"), settings.pop("model_args")
+        settings.pop("split_seed")
+        config = {"split_seed": splits.split_seed,
+                  "training": {**settings, "device": str(device), "optimizer": "Adam",
+                               "n_train": int(n), "n_val": int(val_x.shape[0]),
+                               "input_modes": "uniformly random per batch" if len(model.input_modes) > 1 else "fixed",
+                               "train_seconds": round(seconds, 1)}}
+        save_run(out_dir, model, config, history, metrics)
+    return result

@@ -1,0 +1,46 @@
+"""Digit Lab: `streamlit run dashboard/app.py`.
+
+The entry point: page navigation, the shared sidebar (which runs to compare, broken checkpoints)
+and MNIST availability. Each page lives in dashboard/views/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from common import DEFAULT_RUNS, RUNS_KEY, ensure_data, runs_and_errors
+
+st.set_page_config(page_title="Digit Lab", page_icon=":material/draw:", layout="wide")
+
+PAGES = Path(__file__).parent / "views"
+navigation = st.navigation({
+    "Digit Lab": [st.Page(PAGES / "home.py", title="Overview", icon=":material/home:", default=True)],
+    "Training": [st.Page(PAGES / "loss_curves.py", title="Loss curves", icon=":material/show_chart:")],
+    "Look": [
+        st.Page(PAGES / "reconstructions.py", title="Reconstructions", icon=":material/compare:"),
+        st.Page(PAGES / "generation.py", title="Generation grids", icon=":material/grid_view:"),
+        st.Page(PAGES / "latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
+        st.Page(PAGES / "latent_explorer.py", title="Latent sliders & interpolation", icon=":material/tune:"),
+    ],
+    "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:")],
+})
+
+runs, errors = runs_and_errors()
+with st.sidebar:
+    st.title("Digit Lab")
+    if runs:
+        if RUNS_KEY not in st.session_state:
+            st.session_state[RUNS_KEY] = [name for name in DEFAULT_RUNS if name in runs] or list(runs)[:2]
+        st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY,
+                       format_func=lambda name: runs[name].label,
+                       help="Every view shows these runs side by side on the same inputs.")
+    else:
+        st.error("No readable checkpoints were found in checkpoints/.")
+    for name, message in errors.items():
+        st.warning(f"Checkpoint **{name}** could not be loaded and is left out: {message}")
+
+if not ensure_data():
+    st.stop()
+navigation.run()

@@ -1,0 +1,89 @@
+"""Draw a digit: MNIST-style preprocessing, live classification and reconstruction by every run."""
+
+import io
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from PIL import Image, UnidentifiedImageError
+from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
+
+from common import selected_runs, show_images, side_by_side, skip_note
+from core import explore
+from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT
+from core.preprocess import EmptyDrawing, mnist_preprocess
+
+st.title("Draw a digit")
+runs = selected_runs()
+st.session_state.setdefault("canvas_round", 0)
+
+left, right = st.columns([3, 2])
+with left:
+    source = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_source")
+    raw = None
+    if source == "Draw":
+        stroke = st.slider("Brush width", 8, 40, 20, key="draw_brush")
+        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
+                           height=280, width=280, drawing_mode="freedraw", return_image_data=True,
+                           key=f"canvas_{st.session_state.canvas_round}")
+        if st.button("Clear canvas", key="draw_clear"):
+            st.session_state.canvas_round += 1  # a new key gives a fresh canvas
+            st.rerun()
+        raw = canvas.image_data if canvas is not None else None
+    else:
+        upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
+                                  key="draw_upload")
+        invert = st.checkbox("Dark digit on a light background (invert)", value=True, key="draw_invert")
+        if upload is not None:
+            try:
+                picture = Image.open(io.BytesIO(upload.getvalue()))
+                picture.load()
+                raw = np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
+                if invert:
+                    raw = 1.0 - raw
+            except (UnidentifiedImageError, OSError, ValueError) as exc:
+                st.error(f"Could not read {upload.name!r} as an image ({exc}). Try a PNG or JPEG file.")
+                raw = None
+
+x = None
+with right:
+    st.markdown("**What the models see** (28×28, MNIST preprocessing)")
+    if raw is not None:
+        try:
+            x = torch.from_numpy(mnist_preprocess(raw)).reshape(1, 1, 28, 28)
+        except EmptyDrawing:
+            x = None
+        except ValueError as exc:
+            st.error(f"Unusable image: {exc}")
+    if x is None:
+        st.info("Draw a digit on the canvas (or upload one) to see it classified.")
+    else:
+        show_images(x, nrow=1, scale=6)
+        st.caption("Bounding box scaled to fit 20×20 (aspect ratio kept), then centred by centre of mass "
+                   "in 28×28, as MNIST was made.")
+
+if x is None:
+    st.stop()
+
+st.subheader("Predictions")
+
+
+def render(run):
+    if not run.model.can(CLASSIFY):
+        skip_note(run, "classify")
+        return
+    probs = explore.class_probabilities(run.model, x)
+    pred = int(probs.argmax())
+    st.metric(run.label, str(pred))
+    st.caption(f"p({pred}) = {probs[pred]:.3f}")
+    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=[
+        "#e4572e" if d == pred else "#8aa1b1" for d in range(10)]))
+    fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], title="p(digit)"),
+                      xaxis_title="digit")
+    st.plotly_chart(fig, width="stretch", key=f"probs_{run.name}")
+    if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
+        show_images(explore.reconstruct(run.model, x, None), nrow=1, scale=4, caption="Reconstruction (image only)")
+
+
+side_by_side(runs, render, max_cols=4)

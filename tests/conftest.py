@@ -1,0 +1,87 @@
+"""Shared pytest fixtures for the Digit Lab test-suite."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # so `import core` works whatever the working directory
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+# ------------------------------------------------------------------------------------------------
+# core package fixtures (tests/test_data.py, test_models.py, test_checkpoints.py,
+# test_training.py, test_cli.py)
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def mnist_raw() -> Path:
+    """The verified raw MNIST folder (fetched first when missing, e.g. on CI)."""
+    from core.data import ensure_mnist
+
+    return ensure_mnist(log=lambda line: print(line, file=sys.stderr))
+
+
+@pytest.fixture(scope="session")
+def mnist_root(mnist_raw: Path) -> Path:
+    """The data folder holding ``MNIST/raw`` (what ``--data-dir`` / ``$DIGITLAB_DATA`` point at)."""
+    return mnist_raw.parent.parent
+
+
+@pytest.fixture(scope="session")
+def mnist_splits(mnist_root: Path):
+    """Real MNIST splits (split seed 0), loaded once per session."""
+    from core.data import DEFAULT_SPLIT_SEED, load_splits
+
+    return load_splits(DEFAULT_SPLIT_SEED, root=mnist_root, fetch=False)
+
+
+@pytest.fixture
+def single_thread():
+    """Run a test with one intra-op torch thread (small models on a busy 2-core machine are
+    faster without thread hand-offs); the previous setting is restored afterwards."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def make_data_root(tmp_path: Path, mnist_raw: Path):
+    """Factory: a throw-away data folder ``<tmp>/data-N`` with copies of the real raw files.
+
+    ``make_data_root(corrupt="name", how="flip"|"truncate", missing=("name", ...))`` returns the
+    data folder (its ``MNIST/raw`` holds the files). Files are copied, never linked, so nothing a
+    test does can reach the real data.
+    """
+    from core.data import MNIST_MD5
+
+    counter = iter(range(1000))
+
+    def make(corrupt: str | None = None, how: str = "flip", missing: tuple[str, ...] = ()) -> Path:
+        root = tmp_path / f"data-{next(counter)}"
+        raw = root / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for name in MNIST_MD5:
+            if name in missing:
+                continue
+            shutil.copyfile(mnist_raw / name, raw / name)
+        if corrupt is not None:
+            path = raw / corrupt
+            data = bytearray(path.read_bytes())
+            if how == "flip":
+                data[-1] ^= 0xFF
+            elif how == "truncate":
+                data = data[:-100]
+            else:
+                raise ValueError(how)
+            path.write_bytes(bytes(data))
+        return root
+
+    return make

@@ -1,0 +1,60 @@
+"""The dashboard in a real headless Chromium: draw digits on the canvas with the mouse."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from browser import CHROMIUM_ARGS, chromium_path, one_stroke, read_predictions, running_app, stroke, zero_stroke
+
+
+@pytest.fixture(scope="module")
+def page():
+    from playwright.sync_api import sync_playwright
+
+    with running_app() as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url + "/draw", wait_until="domcontentloaded")
+        page.get_by_text("Draw a digit on the canvas").wait_for(timeout=90_000)
+        yield page
+        browser.close()
+
+
+DEFAULT_RUNS = 2  # the sidebar's default selection: CAE and CVAE with latent 32
+
+
+def wait_for_predictions(page, digit: str, timeout: float = 60.0) -> dict[str, str]:
+    """Poll until every default run's card shows ``digit`` (or the timeout); return the last seen."""
+    deadline = time.time() + timeout
+    seen = {}
+    while time.time() < deadline:
+        seen = read_predictions(page)
+        if len(seen) >= DEFAULT_RUNS and all(value == digit for value in seen.values()):
+            return seen
+        page.wait_for_timeout(500)
+    return seen
+
+
+def fresh_canvas(page) -> dict:
+    """Clear the canvas if something is drawn, wait until it is ready; return its bounding box."""
+    if read_predictions(page):
+        page.get_by_role("button", name="Clear canvas").click()
+        deadline = time.time() + 30
+        while read_predictions(page) and time.time() < deadline:
+            page.wait_for_timeout(300)
+        assert not read_predictions(page), "the Clear canvas button did not clear the predictions"
+    canvas = page.locator("canvas").last
+    canvas.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)  # let the component attach its mouse handlers
+    return canvas.bounding_box()
+
+
+@pytest.mark.parametrize("digit, points", [("1", one_stroke()), ("0", zero_stroke())])
+def test_drawn_digit_is_classified(page, tmp_path, digit, points):
+    stroke(page, fresh_canvas(page), points)
+    seen = wait_for_predictions(page, digit)
+    page.screenshot(path=str(tmp_path / f"draw-{digit}.png"), full_page=True)
+    assert len(seen) >= DEFAULT_RUNS, f"expected a prediction card per selected run, saw {seen}"
+    assert all(value == digit for value in seen.values()), f"drew a {digit}, models predicted {seen}"

@@ -1,0 +1,115 @@
+"""scripts/train.py and scripts/fetch_data.py run as a user runs them (subprocess, venv python)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from core.checkpoints import load_run
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+TRAIN = REPO_ROOT / "scripts" / "train.py"
+FETCH = REPO_ROOT / "scripts" / "fetch_data.py"
+CORRUPT = "t10k-labels-idx1-ubyte"
+
+
+def run_script(script: Path, *args: str, data: Path | None = None, cwd: Path | None = None,
+               timeout: float = 240) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    env.setdefault("OMP_NUM_THREADS", "1")  # small runs: one thread is faster on a busy machine
+    if data is not None:
+        env["DIGITLAB_DATA"] = str(data)
+    return subprocess.run([sys.executable, str(script), *map(str, args)], capture_output=True, text=True,
+                          env=env, cwd=cwd, timeout=timeout)
+
+
+# --- argument errors: exit code 2 and a clear message, before any data is read -------------------
+
+@pytest.mark.parametrize("args, message", [
+    (["--model", "cae", "--latent-dim", "0"], "--latent-dim: expected a number of at least 1, got 0"),
+    (["--model", "nope"], "--model: invalid choice: 'nope'"),
+    (["--model", "cae", "--epochs", "abc"], "--epochs: expected a whole number, got 'abc'"),
+])
+def test_train_rejects_bad_arguments(tmp_path, args, message):
+    # the data folder is empty: argument errors must come before any fetching
+    result = run_script(TRAIN, *args, "--out-dir", tmp_path / "runs", data=tmp_path / "no-data", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "usage:" in result.stderr
+    assert not (tmp_path / "runs").exists()
+    assert not (tmp_path / "no-data").exists()
+
+
+def test_train_on_a_missing_gpu(tmp_path, mnist_root):
+    args = ["--model", "cae", "--latent-dim", "2", "--epochs", "1", "--n-train", "128", "--device", "cuda",
+            "--out-dir", tmp_path, "--quiet"]
+    result = run_script(TRAIN, *args, data=mnist_root, cwd=tmp_path)
+    if torch.cuda.is_available():
+        assert result.returncode == 0, result.stderr
+        assert json.loads((tmp_path / "cae-z2-s0" / "config.json").read_text())["training"]["device"].startswith("cuda")
+    else:
+        assert result.returncode == 2
+        assert "no CUDA GPU is available" in result.stderr and "--device cpu" in result.stderr
+        assert not (tmp_path / "cae-z2-s0").exists()
+
+
+# --- a tiny real run ------------------------------------------------------------------------------
+
+def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
+    out = tmp_path / "runs"
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "4", "--epochs", "1", "--n-train", "512",
+                        "--out-dir", out, "--quiet", "--device", "cpu", data=mnist_root, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    run_dir = out / "cae-z4-s0"
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "weights.pt"]
+    assert str(run_dir) in result.stdout and "classification_accuracy=" in result.stdout
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"] == "cae" and config["model_args"]["latent_dim"] == 4
+    assert config["split_seed"] == 0
+    assert config["training"]["n_train"] == 512 and config["training"]["epochs"] == 1
+    assert config["training"]["n_val"] == 12_000
+    history = json.loads((run_dir / "history.json").read_text())
+    assert history["epoch"] == [1] and len(history["train/loss"]) == 1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["classification_accuracy"]["n"] == 10_000
+    run = load_run(run_dir)
+    assert run.model.latent_dim == 4 and bool(run.model.density_fitted)
+    assert list(tmp_path.iterdir()) == [out], "nothing written outside --out-dir"
+
+
+# --- data problems --------------------------------------------------------------------------------
+
+def test_fetch_data_on_verified_data(mnist_root, tmp_path):
+    result = run_script(FETCH, "--data-dir", mnist_root, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "MNIST verified" in result.stdout
+    assert result.stdout.count("     ok  ") == 4
+    assert "Downloading" not in result.stdout and "Fetching" not in result.stdout
+
+
+def test_fetch_data_keeps_a_corrupt_file_without_force(make_data_root, tmp_path):
+    root = make_data_root(corrupt=CORRUPT)
+    path = root / "MNIST" / "raw" / CORRUPT
+    before = path.read_bytes()
+    result = run_script(FETCH, "--data-dir", root, cwd=tmp_path)
+    assert result.returncode == 2
+    assert str(path) in result.stderr and "--force" in result.stderr
+    assert path.read_bytes() == before
+
+
+def test_train_stops_on_corrupt_data(make_data_root, tmp_path):
+    root = make_data_root(corrupt=CORRUPT)
+    out = tmp_path / "runs"
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--epochs", "1", "--n-train", "64",
+                        "--out-dir", out, "--quiet", "--device", "cpu", data=root, cwd=tmp_path)
+    assert result.returncode != 0
+    assert str(root / "MNIST" / "raw" / CORRUPT) in result.stderr
+    assert "scripts/fetch_data.py" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not out.exists()

