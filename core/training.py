@@ -81,7 +81,9 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     """Train ``cfg.model`` on ``splits`` and (if ``out_dir``) write the run folder.
 
     History keys: ``epoch``, ``seconds``, ``train/<component>`` and ``val/<component>`` (nats per
-    image). The test split is only touched once, after training, for the test metrics.
+    image). The test split is only touched once, after training, for the test metrics, which are
+    computed on the weights rounded to float16, exactly as the run folder stores them. Seeds torch's
+    global random generator with ``cfg.seed`` (initialisation and the CVAE's reparameterization noise).
 
     Raises:
         ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device.

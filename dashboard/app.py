@@ -16,7 +16,7 @@ st.set_page_config(page_title="Digit Lab", page_icon=":material/draw:", layout="
 
 PAGES = Path(__file__).parent / "views"
 navigation = st.navigation({
-    "Digit Lab": [st.Page(PAGES / "home.py", title="Overview", icon=":material/home:", default=True)],
+    "Start": [st.Page(PAGES / "home.py", title="Overview", icon=":material/home:", default=True)],
     "Training": [st.Page(PAGES / "loss_curves.py", title="Loss curves", icon=":material/show_chart:")],
     "Look": [
         st.Page(PAGES / "reconstructions.py", title="Reconstructions", icon=":material/compare:"),
@@ -29,7 +29,6 @@ navigation = st.navigation({
 
 runs, errors = runs_and_errors()
 with st.sidebar:
-    st.title("Digit Lab")
     if runs:
         if RUNS_KEY not in st.session_state:
             st.session_state[RUNS_KEY] = [name for name in DEFAULT_RUNS if name in runs] or list(runs)[:2]

@@ -38,7 +38,9 @@ def load_all_runs(root: str = str(DEFAULT_CHECKPOINT_DIR)) -> tuple[dict[str, Ru
             runs[path.name] = load_run(path)
         except CheckpointError as exc:
             errors[path.name] = str(exc)
-    return runs, errors
+    order = sorted(runs, key=lambda n: (runs[n].config["model"], runs[n].model.latent_dim,
+                                        runs[n].config.get("training", {}).get("seed", 0), n))
+    return {name: runs[name] for name in order}, errors
 
 
 def checkpoint_root() -> str:

@@ -58,3 +58,20 @@ def test_drawn_digit_is_classified(page, tmp_path, digit, points):
     page.screenshot(path=str(tmp_path / f"draw-{digit}.png"), full_page=True)
     assert len(seen) >= DEFAULT_RUNS, f"expected a prediction card per selected run, saw {seen}"
     assert all(value == digit for value in seen.values()), f"drew a {digit}, models predicted {seen}"
+
+
+def test_latent_scatter_selection_shows_the_images(page):
+    """Box-select points on the first latent scatter; the page shows the selected test images."""
+    page.goto(page.url.rsplit("/", 1)[0] + "/latent_space", wait_until="domcontentloaded")
+    area = page.locator(".js-plotly-plot .nsewdrag").first
+    area.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(1500)
+    box = area.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65, steps=8)
+    page.mouse.up()
+    caption = page.get_by_text("Selected: #")
+    caption.wait_for(timeout=60_000)
+    text = caption.inner_text()
+    assert text.count("#") >= 1 and "(" in text  # e.g. "Selected: #1416 (0), #1768 (0)"

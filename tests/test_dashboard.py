@@ -81,10 +81,13 @@ def test_reconstructions_side_by_side_for_three_runs():
 def test_generation_grids_with_seed_and_modes():
     at = open_page("generation")
     assert len(at.image) == 2
-    assert set(at.radio(key="gen_mode").options) == {"Sample", "Deterministic"}
+    assert at.radio(key="gen_mode").options == ["Density", "Posterior", "Deterministic"]
     at.number_input(key="gen_seed").set_value(7).run()
     at.radio(key="gen_mode").set_value("deterministic").run()
     assert not at.exception and len(at.image) == 2
+    at.radio(key="gen_mode").set_value("posterior").run()  # the CVAE's own mode: the CAE says it cannot
+    assert not at.exception and len(at.image) == 1
+    assert any("cannot generate in mode posterior" in c.value for c in at.caption)
 
 
 @pytest.mark.parametrize("method", ["PCA", "UMAP"])

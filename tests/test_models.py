@@ -11,7 +11,7 @@ from torch import nn
 from core.models import REGISTRY, DigitModel, UnsupportedCapability, build_model, model_class
 from core.models.base import (ALL_CAPABILITIES, DIGIT_ONLY, IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES,
                               N_PIXELS)
-from core.models.seed000 import (DETERMINISTIC, SAMPLE, ConditionalAutoencoder, ConditionalVAE,
+from core.models.seed000 import (DENSITY, DETERMINISTIC, POSTERIOR, ConditionalAutoencoder, ConditionalVAE,
                                  input_mode_of)
 
 # float(loss) on tensors that carry gradients is intended here
@@ -53,9 +53,12 @@ def fit_density(model: ConditionalAutoencoder, seed: int = 0) -> None:
 
 def ready_to_sample(name: str) -> DigitModel:
     model = make(name)
-    if isinstance(model, ConditionalAutoencoder):
-        fit_density(model)
+    fit_density(model)
     return model
+
+
+STOCHASTIC_MODES = [(name, mode) for name in MODEL_NAMES for mode in (DENSITY, POSTERIOR)
+                    if mode in build_model(name).generation_modes]
 
 
 # --- shapes per input mode ----------------------------------------------------------------------
@@ -145,9 +148,10 @@ def test_gradients_reach_only_the_pathways_in_use(name):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_generate_shapes_in_every_mode(name):
     model = ready_to_sample(name)
-    assert model.generation_modes[0] == SAMPLE and set(model.generation_modes) == {SAMPLE, DETERMINISTIC}
+    expected = {"cae": (DENSITY, DETERMINISTIC), "cvae": (POSTERIOR, DENSITY, DETERMINISTIC)}[name]
+    assert model.generation_modes == expected
     labels = torch.tensor([0, 3, 9, 9])
-    for mode in (None, SAMPLE, DETERMINISTIC):
+    for mode in (None, *model.generation_modes):
         images = model.generate(labels, generator=torch.Generator().manual_seed(1), mode=mode)
         assert images.shape == (4, 1, 28, 28)
         assert in_unit_interval(images)
@@ -155,13 +159,15 @@ def test_generate_shapes_in_every_mode(name):
         model.generate(labels, mode="dream")
 
 
-def test_cae_sample_mode_needs_a_fitted_density():
-    model = make("cae")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_density_mode_needs_a_fitted_density(name):
+    model = make(name)
     assert not bool(model.density_fitted)
+    if model.generation_modes[0] == DENSITY:
+        with pytest.raises(ValueError, match="fitted"):
+            model.generate(torch.tensor([1, 2]))
     with pytest.raises(ValueError, match="fitted"):
-        model.generate(torch.tensor([1, 2]))
-    with pytest.raises(ValueError, match="fitted"):
-        model.generate(torch.tensor([1, 2]), mode=SAMPLE)
+        model.generate(torch.tensor([1, 2]), mode=DENSITY)
     # deterministic mode needs no density
     assert model.generate(torch.tensor([1, 2]), mode=DETERMINISTIC).shape == (2, 1, 28, 28)
     fit_density(model)
@@ -169,13 +175,13 @@ def test_cae_sample_mode_needs_a_fitted_density():
     assert model.generate(torch.tensor([1, 2])).shape == (2, 1, 28, 28)
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
-def test_sample_mode_is_reproducible_with_a_seeded_generator_and_varied(name):
+@pytest.mark.parametrize("name, mode", STOCHASTIC_MODES)
+def test_sampling_modes_are_reproducible_with_a_seeded_generator_and_varied(name, mode):
     model = ready_to_sample(name)
     labels = torch.full((5,), 4)
-    a = model.generate(labels, generator=torch.Generator().manual_seed(123), mode=SAMPLE)
-    b = model.generate(labels, generator=torch.Generator().manual_seed(123), mode=SAMPLE)
-    c = model.generate(labels, generator=torch.Generator().manual_seed(124), mode=SAMPLE)
+    a = model.generate(labels, generator=torch.Generator().manual_seed(123), mode=mode)
+    b = model.generate(labels, generator=torch.Generator().manual_seed(123), mode=mode)
+    c = model.generate(labels, generator=torch.Generator().manual_seed(124), mode=mode)
     assert torch.equal(a, b)
     assert (a - c).abs().max() > 1e-4
     for i in range(1, 5):  # the same label gives different images
@@ -224,8 +230,9 @@ def test_cae_fit_latent_density_needs_two_codes_per_digit():
     assert not bool(model.density_fitted)
 
 
-def test_cae_after_training_fits_the_density_on_image_digit_codes():
-    model = make("cae")
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_after_training_fits_the_density_on_image_digit_codes(name):
+    model = make(name)
     x, y = batch(60, seed=3)
     model.after_training(x, y, batch_size=7)
     assert bool(model.density_fitted)
@@ -234,7 +241,7 @@ def test_cae_after_training_fits_the_density_on_image_digit_codes():
         assert torch.allclose(model.density_mean[digit], codes[y == digit].mean(0), atol=1e-5)
 
 
-def test_cvae_sample_mode_draws_from_the_digit_posterior():
+def test_cvae_posterior_mode_draws_from_the_digit_posterior():
     model = make("cvae", latent_dim=2)
     with torch.no_grad():
         for layer, bias in ((model.to_mu, [1.5, -2.0]), (model.to_logvar, [math.log(4.0), 0.0])):

@@ -28,8 +28,10 @@ from torch import nn
 from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
                    INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel)
 
-#: generation modes: a random sample (varied images) or the single deterministic digit-only output
-SAMPLE = "sample"
+#: generation modes (see ``generate``): z from the ex-post per-digit latent density, z from the CVAE's
+#: digit-only posterior q(z | digit), or the single deterministic digit-only output
+DENSITY = "density"
+POSTERIOR = "posterior"
 DETERMINISTIC = "deterministic"
 
 
@@ -54,7 +56,7 @@ class _JointAutoencoder(DigitModel):
     source = "seed 000, section 3 (Methods) and Training Procedure"
     capabilities = frozenset({RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE})
     input_modes = INPUT_MODES
-    generation_modes = (SAMPLE, DETERMINISTIC)
+    generation_modes = (DENSITY, DETERMINISTIC)
 
     def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
         super().__init__()
@@ -67,6 +69,10 @@ class _JointAutoencoder(DigitModel):
         self.decoder = _pathway(latent_dim, hidden_dim)       # (N, d)   -> (N, 512)
         self.image_head = nn.Linear(hidden_dim, N_PIXELS)     # (N, 512) -> (N, 784) logits
         self.digit_head = nn.Linear(hidden_dim, N_CLASSES)    # (N, 512) -> (N, 10) logits
+        # ex-post latent density (Ghosh et al. 2020): one Gaussian per digit, fitted after training
+        self.register_buffer("density_mean", torch.zeros(N_CLASSES, latent_dim))
+        self.register_buffer("density_scale_tril", torch.eye(latent_dim).repeat(N_CLASSES, 1, 1))
+        self.register_buffer("density_fitted", torch.zeros((), dtype=torch.bool))
 
     # --- building blocks ---------------------------------------------------------------------
     def fuse(self, x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
@@ -129,6 +135,67 @@ class _JointAutoencoder(DigitModel):
         return out
 
 
+    # --- ex-post latent density and generation ---------------------------------------------------
+    @torch.no_grad()
+    def fit_latent_density(self, z: torch.Tensor, labels: torch.Tensor, ridge: float = 1e-4) -> None:
+        """Fit one full-covariance Gaussian per digit to codes ``z`` (N, d) with digits ``labels`` (N,)
+        (the conditional form of Ghosh et al. 2020's ex-post density estimate).
+
+        Raises:
+            ValueError: a digit has fewer than two codes.
+        """
+        for digit in range(N_CLASSES):
+            codes = z[labels == digit].double()
+            if codes.shape[0] < 2:
+                raise ValueError(f"cannot fit the latent density: digit {digit} has {codes.shape[0]} codes")
+            mean = codes.mean(0)
+            cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
+            cov = cov + ridge * torch.eye(self.latent_dim, dtype=cov.dtype, device=cov.device)
+            self.density_mean[digit] = mean.float()
+            self.density_scale_tril[digit] = torch.linalg.cholesky(cov).float()
+        self.density_fitted.fill_(True)
+
+    @torch.no_grad()
+    def after_training(self, train_x, train_y, batch_size: int = 2048):
+        """Fit the ex-post latent density on the image+digit codes (posterior means for the CVAE)
+        of the training split."""
+        codes = torch.cat([self.encode(train_x[i:i + batch_size], train_y[i:i + batch_size])
+                           for i in range(0, train_x.shape[0], batch_size)])
+        self.fit_latent_density(codes, train_y)
+
+    def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
+        """ε ~ N(0, I) of shape (n, d) on the model's device, drawn with ``generator`` if given."""
+        device = generator.device if generator is not None else self.device
+        return torch.randn(n, self.latent_dim, generator=generator, device=device).to(self.device)
+
+    @torch.no_grad()
+    def generate(self, labels, generator=None, mode=None):
+        """Images (N, 1, 28, 28) of the digits ``labels`` (N,); ``mode`` is one of
+        ``generation_modes`` (the first is the default):
+
+        * ``"density"``: decode z = mean[y] + L[y] ε from the ex-post per-digit Gaussian over the
+          training codes (varied images; ``generator`` makes them reproducible);
+        * ``"posterior"`` (CVAE only): decode z ~ q(z | digit), the digit-only posterior;
+        * ``"deterministic"``: decode the digit-only code (CVAE: its mean), one image per digit.
+
+        Raises:
+            ValueError: unknown mode, or ``"density"`` before the density was fitted.
+        """
+        mode = mode or self.generation_modes[0]
+        if mode not in self.generation_modes:
+            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
+        labels = labels.long().to(self.device)
+        if mode == DETERMINISTIC:
+            return self.decode(self.encode(None, labels))
+        if mode == POSTERIOR:
+            mu, logvar = self.posterior(None, labels)
+            return self.decode(mu + torch.exp(0.5 * logvar) * self._noise(labels.shape[0], generator))
+        if not bool(self.density_fitted):
+            raise ValueError("the latent density is not fitted yet (after_training fits it)")
+        eps = self._noise(labels.shape[0], generator).unsqueeze(-1)
+        return self.decode(self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1))
+
+
 class ConditionalAutoencoder(_JointAutoencoder):
     """Seed 000's deterministic conditional autoencoder (CAE).
 
@@ -137,7 +204,7 @@ class ConditionalAutoencoder(_JointAutoencoder):
 
     Generation from a digit alone: the CAE's digit-only code is a single point per digit, so it
     would draw the same image every time (still available as mode ``"deterministic"``). For varied
-    images (mode ``"sample"``, the default) we follow Ghosh et al. 2020, "From Variational to
+    images (mode ``"density"``, the default) we follow Ghosh et al. 2020, "From Variational to
     Deterministic Autoencoders" (ICLR), and fit an ex-post density estimate to the latent codes of
     the training images: one full-covariance Gaussian per digit over the image+digit codes, fitted
     by :meth:`after_training` and stored in the weights as buffers ``density_mean`` (10, d) and
@@ -158,9 +225,6 @@ class ConditionalAutoencoder(_JointAutoencoder):
     def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
         super().__init__(latent_dim, hidden_dim)
         self.to_latent = nn.Linear(hidden_dim, latent_dim)  # (N, 512) -> (N, d)
-        self.register_buffer("density_mean", torch.zeros(N_CLASSES, latent_dim))
-        self.register_buffer("density_scale_tril", torch.eye(latent_dim).repeat(N_CLASSES, 1, 1))
-        self.register_buffer("density_fitted", torch.zeros((), dtype=torch.bool))
 
     def encode(self, x=None, y=None):
         """Latent code z (N, d) of the given inputs (any of the three input modes)."""
@@ -169,54 +233,6 @@ class ConditionalAutoencoder(_JointAutoencoder):
     def latent(self, h):
         return self.to_latent(h), None
 
-    @torch.no_grad()
-    def fit_latent_density(self, z: torch.Tensor, labels: torch.Tensor, ridge: float = 1e-4) -> None:
-        """Fit one Gaussian per digit to codes ``z`` (N, d) with digits ``labels`` (N,).
-
-        Raises:
-            ValueError: a digit has fewer than two codes.
-        """
-        for digit in range(N_CLASSES):
-            codes = z[labels == digit].double()
-            if codes.shape[0] < 2:
-                raise ValueError(f"cannot fit the latent density: digit {digit} has {codes.shape[0]} codes")
-            mean = codes.mean(0)
-            cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
-            cov = cov + ridge * torch.eye(self.latent_dim, dtype=cov.dtype, device=cov.device)
-            self.density_mean[digit] = mean.float()
-            self.density_scale_tril[digit] = torch.linalg.cholesky(cov).float()
-        self.density_fitted.fill_(True)
-
-    @torch.no_grad()
-    def after_training(self, train_x, train_y, batch_size: int = 2048):
-        """Fit the ex-post latent density on the image+digit codes of the training split."""
-        codes = torch.cat([self.encode(train_x[i:i + batch_size], train_y[i:i + batch_size])
-                           for i in range(0, train_x.shape[0], batch_size)])
-        self.fit_latent_density(codes, train_y)
-
-    @torch.no_grad()
-    def generate(self, labels, generator=None, mode=None):
-        """Images (N, 1, 28, 28) of the digits ``labels`` (N,).
-
-        ``mode="sample"`` (default) decodes z drawn from the ex-post per-digit Gaussian (varied
-        images; ``generator`` makes them reproducible); ``"deterministic"`` decodes the digit-only
-        code (one image per digit).
-
-        Raises:
-            ValueError: unknown mode, or ``"sample"`` before the density was fitted.
-        """
-        mode = mode or SAMPLE
-        labels = labels.long()
-        if mode == DETERMINISTIC:
-            return self.decode(self.encode(None, labels))
-        if mode != SAMPLE:
-            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
-        if not bool(self.density_fitted):
-            raise ValueError("the CAE's latent density is not fitted (call after_training first)")
-        eps = torch.randn(labels.shape[0], self.latent_dim, 1, generator=generator,
-                          device=generator.device if generator is not None else "cpu").to(self.device)
-        z = self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1)
-        return self.decode(z)
 
 
 class ConditionalVAE(_JointAutoencoder):
@@ -227,8 +243,10 @@ class ConditionalVAE(_JointAutoencoder):
     over the 784 pixels + KL(q(z|inputs) ‖ N(0, I)) + NLL of the digit, in nats per image, i.e. the
     negative ELBO plus the classification loss. At evaluation, :meth:`encode` returns μ.
 
-    Generation from a digit alone samples z ~ q(z | digit) (the digit-only posterior) and decodes it
-    (mode ``"sample"``, default); mode ``"deterministic"`` decodes its mean.
+    Generation from a digit alone samples z ~ q(z | digit), the digit-only posterior, and decodes it
+    (mode ``"posterior"``, the default); ``"density"`` samples the same ex-post per-digit Gaussian
+    over training codes as the CAE (so the two compare on equal terms); ``"deterministic"`` decodes
+    the mean of q(z | digit).
 
     Args:
         latent_dim: size d of the latent code (seed 000 compares 8, 16, 32 and 64).
@@ -241,6 +259,7 @@ class ConditionalVAE(_JointAutoencoder):
     name = "cvae"
     display_name = "CVAE"
     loss_components = ("loss", "bce", "nll", "kl")
+    generation_modes = (POSTERIOR, DENSITY, DETERMINISTIC)
 
     def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
         super().__init__(latent_dim, hidden_dim)
@@ -266,18 +285,3 @@ class ConditionalVAE(_JointAutoencoder):
         mu, logvar = self.to_mu(h), self.to_logvar(h)
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)  # KL(q || N(0, I)), (N,)
         return self.reparameterize(mu, logvar), kl
-
-    @torch.no_grad()
-    def generate(self, labels, generator=None, mode=None):
-        """Images (N, 1, 28, 28) of the digits ``labels`` (N,): z ~ q(z | digit) for ``"sample"``
-        (default), z = μ(digit) for ``"deterministic"``.
-
-        Raises:
-            ValueError: unknown mode.
-        """
-        mode = mode or SAMPLE
-        if mode not in self.generation_modes:
-            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
-        mu, logvar = self.posterior(None, labels.long())
-        z = mu if mode == DETERMINISTIC else self.reparameterize(mu, logvar, generator)
-        return self.decode(z)

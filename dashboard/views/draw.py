@@ -79,8 +79,8 @@ def render(run):
     st.caption(f"p({pred}) = {probs[pred]:.3f}")
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=[
         "#e4572e" if d == pred else "#8aa1b1" for d in range(10)]))
-    fig.update_layout(height=220, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], title="p(digit)"),
-                      xaxis_title="digit")
+    fig.update_layout(height=190, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], title="p(digit)"),
+                      xaxis=dict(type="category", title="digit"))
     st.plotly_chart(fig, width="stretch", key=f"probs_{run.name}")
     if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
         show_images(explore.reconstruct(run.model, x, None), nrow=1, scale=4, caption="Reconstruction (image only)")

@@ -7,9 +7,10 @@ from core import explore
 from core.models.base import GENERATE
 
 MODE_HELP = {
-    "sample": "varied samples: the CVAE draws z from q(z | digit); the CAE draws z from its ex-post "
-              "per-digit Gaussian over training codes (Ghosh et al. 2020)",
-    "deterministic": "the single digit-only output (CAE: its digit-only code; CVAE: the mean of q(z | digit))",
+    "density": "z drawn from an ex-post Gaussian per digit fitted to the training images' latent codes "
+               "(Ghosh et al. 2020), the same recipe for every model",
+    "posterior": "z drawn from the CVAE's digit-only posterior q(z | digit)",
+    "deterministic": "the single digit-only output: the digit-only code (CVAE: the mean of q(z | digit))",
 }
 
 st.title("Generation grids")

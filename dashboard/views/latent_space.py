@@ -22,7 +22,7 @@ n_points = c2.select_slider("Test images", [1000, 2000, 5000, 10000], value=2000
 mode = c3.radio("Encoder input", [IMAGE_AND_DIGIT, IMAGE_ONLY], horizontal=True, key="lat_mode",
                 format_func={IMAGE_AND_DIGIT: "image + digit", IMAGE_ONLY: "image only"}.get)
 indices = seeded_indices(len(test_x), n_points, 0)
-st.caption("Hover a point for its digit and test index; click or lasso points to see their images. "
+st.caption("Hover a point for its digit and test index; drag a box (or use the lasso) over points to see their images. "
            + ("UMAP is computed once per run and setting, then read from the disk cache." if method == "UMAP" else ""))
 
 
@@ -47,7 +47,7 @@ def render(run):
                      category_orders={"digit": [str(d) for d in range(10)]},
                      labels={"x": f"{method} 1", "y": f"{method} 2"}, opacity=0.7)
     fig.update_traces(marker_size=4, hovertemplate="digit %{customdata[1]}<br>test index %{customdata[0]}<extra></extra>")
-    fig.update_layout(height=460, legend_title_text="digit", margin=dict(l=10, r=10, t=10, b=10))
+    fig.update_layout(height=460, legend_title_text="digit", margin=dict(l=10, r=10, t=10, b=10), dragmode="select")
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "lasso", "box"),
                             key=f"lat_chart_{run.name}_{method}_{mode}_{n_points}")
     points = event.selection.points if event and event.selection else []
