@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"run": name, "model": run.config["model"], "latent": run.model.latent_dim, "metrics": metrics})
         print(f"{name}: " + ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items()), flush=True)
     print()
-    print(table(rows))
+    print(table(sorted(rows, key=lambda r: (r["model"], r["latent"], r["run"]))))
     return 1 if failed else 0
 
 
