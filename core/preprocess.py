@@ -7,13 +7,44 @@ grey levels), then placed in a 28×28 image so that its centre of mass sits at t
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from scipy import ndimage
 
 
 class EmptyDrawing(ValueError):
     """The drawing has no ink (nothing to classify)."""
+
+
+MAX_UPLOAD_SIDE = 2048
+
+
+def image_from_bytes(data: bytes, invert: bool = True) -> np.ndarray:
+    """Decode an uploaded picture (PNG, JPEG, BMP, …) into ink intensity.
+
+    Args:
+        data: the file's bytes.
+        invert: the picture shows a dark digit on a light background (paper, most scans), so ink
+            is ``1 - brightness``; with ``False`` the digit is light on dark, as in MNIST.
+
+    Returns:
+        float32 (H, W) in [0, 1]; pictures larger than 2048 pixels on a side are shrunk first.
+
+    Raises:
+        ValueError: the bytes are not a picture PIL can read (the message says so).
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+            grey = picture.convert("L")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise ValueError(f"not a readable image ({type(exc).__name__}: {exc})") from None
+    if max(grey.size) > MAX_UPLOAD_SIDE:
+        grey.thumbnail((MAX_UPLOAD_SIDE, MAX_UPLOAD_SIDE))
+    ink = np.asarray(grey, dtype=np.float32) / 255.0
+    return 1.0 - ink if invert else ink
 
 
 def to_grayscale(image: np.ndarray) -> np.ndarray:

@@ -102,10 +102,6 @@ def show_images(images: torch.Tensor, nrow: int, caption: str | None = None, sca
     st.image(explore.tile(images, nrow=nrow, scale=scale), caption=caption, clamp=True)
 
 
-def run_label(run: Run) -> str:
-    return run.label
-
-
 def fmt_metric(run: Run, key: str, digits: int = 2, percent: bool = False) -> str:
     """A test metric of a run as text, or an em dash when the run has none."""
     entry = run.metrics.get(key)

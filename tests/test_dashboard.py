@@ -150,3 +150,6 @@ def test_missing_mnist_is_fetched_with_a_visible_status(tmp_path, monkeypatch):
     labels = [s.label for s in at.get("expandable")] + [getattr(s, "label", "") for s in at.get("status")]
     assert any("MNIST fetched and verified" in label for label in labels), labels
     assert all(state == "ok" for state in core.data.file_status().values())
+    # the page itself renders right after the fetch, in the same run
+    assert [t.value for t in at.main.title] == ["Digit Lab"]
+    assert set(at.dataframe[0].value["run"]) == set(SHIPPED)

@@ -33,7 +33,6 @@ DIGIT_ONLY = "digit"
 INPUT_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY, DIGIT_ONLY)
 
 N_CLASSES = 10
-IMAGE_SHAPE = (1, 28, 28)
 N_PIXELS = 784
 
 
@@ -60,7 +59,7 @@ class DigitModel(nn.Module):
     input_modes: ClassVar[tuple[str, ...]] = (IMAGE_AND_DIGIT,)
     #: ways :meth:`generate` can produce images; the first is the default
     generation_modes: ClassVar[tuple[str, ...]] = ()
-    #: name of the headline loss component in the history (e.g. "loss")
+    #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
     loss_components: ClassVar[tuple[str, ...]] = ("loss",)
 
     model_args: dict[str, Any]

@@ -1,18 +1,14 @@
 """Draw a digit: MNIST-style preprocessing, live classification and reconstruction by every run."""
 
-import io
-
-import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 import torch
-from PIL import Image, UnidentifiedImageError
 from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
 from common import selected_runs, show_images, side_by_side, skip_note
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT
-from core.preprocess import EmptyDrawing, mnist_preprocess
+from core.preprocess import EmptyDrawing, image_from_bytes, mnist_preprocess
 
 st.title("Draw a digit")
 runs = selected_runs()
@@ -37,14 +33,9 @@ with left:
         invert = st.checkbox("Dark digit on a light background (invert)", value=True, key="draw_invert")
         if upload is not None:
             try:
-                picture = Image.open(io.BytesIO(upload.getvalue()))
-                picture.load()
-                raw = np.asarray(picture.convert("L"), dtype=np.float32) / 255.0
-                if invert:
-                    raw = 1.0 - raw
-            except (UnidentifiedImageError, OSError, ValueError) as exc:
-                st.error(f"Could not read {upload.name!r} as an image ({exc}). Try a PNG or JPEG file.")
-                raw = None
+                raw = image_from_bytes(upload.getvalue(), invert=invert)
+            except ValueError as exc:
+                st.error(f"Could not use {upload.name!r}: {exc}. Try a PNG or JPEG picture of one digit.")
 
 x = None
 with right:
