@@ -17,7 +17,6 @@ if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null
   echo "setup.sh: Python 3.10 or newer is needed ($python is $("$python" --version 2>&1))" >&2; exit 2
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
-.venv/bin/python -m pip install --quiet --upgrade pip
 if [ "$want_tests" = 1 ]; then
   .venv/bin/python -m pip install --quiet -r requirements-dev.txt
   if ! command -v chromium >/dev/null 2>&1; then
