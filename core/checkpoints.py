@@ -143,5 +143,5 @@ def list_run_dirs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path
 
 
 def run_name(model: str, latent_dim: int, seed: int) -> str:
-    """Canonical run folder name, e.g. ``cae-z32-s0``."""
-    return f"{model}-z{latent_dim}-s{seed}"
+    """Canonical run folder name, e.g. ``cae-z32-s0``; ``judge-s0`` for a model without a latent."""
+    return f"{model}-z{latent_dim}-s{seed}" if latent_dim else f"{model}-s{seed}"

@@ -52,10 +52,33 @@ def generation_grid(model: DigitModel, per_digit: int = 10, seed: int = 0, mode:
 
 
 @torch.no_grad()
-def decode(model: DigitModel, z: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Decoded images (N, 1, 28, 28) on the CPU from codes (N, d)."""
+def decode(model: DigitModel, z: np.ndarray | torch.Tensor, digit: int | None = None) -> torch.Tensor:
+    """Decoded images (N, 1, 28, 28) on the CPU from codes (N, d); ``digit`` is the label given to
+    decoders that need one (``model.decoder_needs_label``) and ignored by the others."""
     z = torch.as_tensor(np.asarray(z, dtype=np.float32)).to(model.device)
-    return model.decode(z).float().cpu()
+    y = None
+    if model.decoder_needs_label:
+        if digit is None:
+            raise ValueError(f"{model.describe()} decodes with a digit: pass digit=")
+        y = torch.full((z.shape[0],), int(digit), dtype=torch.long, device=model.device)
+    return model.decode(z, y).float().cpu()
+
+
+@torch.no_grad()
+def manifold_grid(model: DigitModel, limit: float, steps: int) -> torch.Tensor:
+    """Decode a ``steps`` × ``steps`` grid over [−limit, limit]² of a 2-D latent plane.
+
+    Returns images (steps², 1, 28, 28), row-major with z2 decreasing down the rows and z1
+    increasing along them (so the picture matches a plot with z2 pointing up).
+
+    Raises:
+        ValueError: the model's latent is not 2-D.
+    """
+    if model.latent_dim != 2:
+        raise ValueError(f"{model.describe()} has a {model.latent_dim}-D latent, not 2-D")
+    axis = np.linspace(-limit, limit, int(steps), dtype=np.float32)
+    z1, z2 = np.meshgrid(axis, axis[::-1])
+    return decode(model, np.stack([z1.ravel(), z2.ravel()], axis=1))
 
 
 def interpolate_codes(z_a: np.ndarray, z_b: np.ndarray, n_frames: int) -> np.ndarray:

@@ -22,7 +22,7 @@ from .checkpoints import save_run
 from .data import MnistSplits
 from .device import resolve_device
 from .evaluation import evaluate_test_metrics
-from .models import DigitModel, build_model
+from .models import DigitModel, build_model, model_class
 
 
 @dataclass
@@ -37,6 +37,18 @@ class TrainConfig:
     seed: int = 0
     split_seed: int = 0
     device: str = "auto"
+
+    @classmethod
+    def for_model(cls, model: str, model_args: dict[str, Any] | None = None, **overrides: Any) -> "TrainConfig":
+        """Settings for ``model``: the dataclass defaults, then the model's ``default_training``
+        (its source's settings), then every override that is not None.
+
+        Raises:
+            KeyError: unknown model name.
+        """
+        settings = {**model_class(model).default_training,
+                    **{k: v for k, v in overrides.items() if v is not None}}
+        return cls(model=model, model_args=dict(model_args or {}), **settings)
 
     def validate(self) -> None:
         """Raises ValueError naming the first bad setting."""
@@ -108,6 +120,8 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
         for i in tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}", unit="batch", leave=False,
                       disable=not progress):
             idx = perm[i:i + cfg.batch_size]
+            if idx.shape[0] < 2 < n:  # a last batch of one image breaks batch normalization
+                continue
             rows.append((idx.shape[0], model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen)))
         train_stats = _mean_dicts(rows)
         val_stats = validation_losses(model, val_x, val_y, 1000, seed=cfg.seed)
@@ -133,7 +147,7 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
         config = {"split_seed": splits.split_seed,
                   "training": {**settings, "device": str(device), "optimizer": "Adam",
                                "n_train": int(n), "n_val": int(val_x.shape[0]),
-                               "input_modes": "uniformly random per batch" if len(model.input_modes) > 1 else "fixed",
+                               "inputs": model.training_inputs,
                                "train_seconds": round(seconds, 1)}}
         save_run(out_dir, model, config, history, metrics)
     return result

@@ -22,7 +22,9 @@ navigation = st.navigation({
         st.Page(PAGES / "reconstructions.py", title="Reconstructions", icon=":material/compare:"),
         st.Page(PAGES / "generation.py", title="Generation grids", icon=":material/grid_view:"),
         st.Page(PAGES / "latent_space.py", title="Latent space", icon=":material/scatter_plot:"),
+        st.Page(PAGES / "latent_plane.py", title="2-D latent plane", icon=":material/grid_on:"),
         st.Page(PAGES / "latent_explorer.py", title="Latent sliders & interpolation", icon=":material/tune:"),
+        st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
     ],
     "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:")],
 })

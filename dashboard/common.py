@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from core import explore  # noqa: E402
 from core.checkpoints import DEFAULT_CHECKPOINT_DIR, CheckpointError, Run, list_run_dirs, load_run  # noqa: E402
 from core.data import DataError, ensure_mnist, file_status, load_mnist  # noqa: E402
+from core.models.base import JUDGE  # noqa: E402
 
 CHECKPOINTS_ENV_VAR = "DIGITLAB_CHECKPOINTS"
 RUNS_KEY = "selected_runs"
@@ -49,7 +50,15 @@ def checkpoint_root() -> str:
 
 
 def runs_and_errors() -> tuple[dict[str, Run], dict[str, str]]:
-    return load_all_runs(checkpoint_root())
+    """Compared runs (every role but the judge) and the unreadable run folders."""
+    runs, errors = load_all_runs(checkpoint_root())
+    return {name: run for name, run in runs.items() if run.model.role != JUDGE}, errors
+
+
+def judge_run() -> Run | None:
+    """The judge classifier's run (the first one found), or None when none is shipped."""
+    runs, _ = load_all_runs(checkpoint_root())
+    return next((run for run in runs.values() if run.model.role == JUDGE), None)
 
 
 def ensure_data() -> bool:

@@ -19,7 +19,7 @@ from _cli import REPO_ROOT, non_negative_int, positive_float, positive_int
 from core.checkpoints import run_name
 from core.data import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
-from core.models import REGISTRY
+from core.models import REGISTRY, build_model
 from core.training import TrainConfig, train
 
 
@@ -27,13 +27,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", nargs="+", required=True, choices=sorted(REGISTRY),
                         help="registered model name(s)")
-    parser.add_argument("--latent-dim", nargs="+", type=positive_int, default=[32],
-                        help="latent size(s) (default 32)")
-    parser.add_argument("--epochs", type=positive_int, default=50, help="training epochs (default 50)")
+    parser.add_argument("--latent-dim", nargs="+", type=positive_int, default=None,
+                        help="latent size(s) (default: the model's own, e.g. 32 for cae/cvae)")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="training epochs (default: the model's source, else 50)")
     parser.add_argument("--seed", nargs="+", type=non_negative_int, default=[0],
                         help="training seed(s): initialisation, shuffling, input modes (default 0)")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="batch size (default 128)")
-    parser.add_argument("--lr", type=positive_float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help="batch size (default: the model's source, else 128)")
+    parser.add_argument("--lr", type=positive_float, default=None,
+                        help="Adam learning rate (default: the model's source, else 1e-3)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES, help="cpu, cuda or auto (default)")
     parser.add_argument("--split-seed", type=non_negative_int, default=0,
                         help="seed of the 48,000/12,000 train/validation split (default 0)")
@@ -63,12 +66,18 @@ def main(argv: list[str] | None = None) -> int:
     from pathlib import Path
 
     for model in args.model:
-        for latent in args.latent_dim:
+        for latent in args.latent_dim or [None]:
+            model_args = {} if latent is None else {"latent_dim": latent}
+            try:
+                latent_dim = build_model(model, **model_args).latent_dim
+            except TypeError:
+                print(f"error: model {model} takes no latent size; leave out --latent-dim", file=sys.stderr)
+                return 2
             for seed in args.seed:
-                cfg = TrainConfig(model=model, model_args={"latent_dim": latent}, epochs=args.epochs,
-                                  batch_size=args.batch_size, lr=args.lr, seed=seed,
-                                  split_seed=args.split_seed, device=args.device)
-                out = Path(args.out_dir) / run_name(model, latent, seed)
+                cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs,
+                                            batch_size=args.batch_size, lr=args.lr, seed=seed,
+                                            split_seed=args.split_seed, device=args.device)
+                out = Path(args.out_dir) / run_name(model, latent_dim, seed)
                 result = train(cfg, splits, out_dir=out, progress=not args.quiet)
                 summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in result.metrics.items())
                 print(f"{out}: {result.seconds:.0f} s; test {summary}", flush=True)

@@ -80,13 +80,16 @@ def test_reconstructions_side_by_side_for_three_runs():
 
 def test_generation_grids_with_seed_and_modes():
     at = open_page("generation")
-    assert len(at.image) == 2
-    assert at.radio(key="gen_mode").options == ["Density", "Posterior", "Deterministic"]
+    assert len(at.image) == 2 * 2  # a grid and a real-versus-generated pair of rows per run
+    assert at.radio(key="gen_mode").options == ["Default", "Density", "Posterior", "Deterministic"]
+    assert {c.value for c in at.caption if c.value.startswith("Mode ")} == {
+        "Mode density. Rows: digits 0 (top) to 9; columns: samples.",
+        "Mode posterior. Rows: digits 0 (top) to 9; columns: samples."}
     at.number_input(key="gen_seed").set_value(7).run()
     at.radio(key="gen_mode").set_value("deterministic").run()
-    assert not at.exception and len(at.image) == 2
+    assert not at.exception and len(at.image) == 4
     at.radio(key="gen_mode").set_value("posterior").run()  # the CVAE's own mode: the CAE says it cannot
-    assert not at.exception and len(at.image) == 1
+    assert not at.exception and len(at.image) == 2
     assert any("cannot generate in mode posterior" in c.value for c in at.caption)
 
 

@@ -18,7 +18,7 @@ from core.models.seed000 import (DENSITY, DETERMINISTIC, POSTERIOR, ConditionalA
 pytestmark = [pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning"),
               pytest.mark.usefixtures("single_thread")]
 
-MODEL_NAMES = sorted(REGISTRY)
+MODEL_NAMES = ["cae", "cvae"]  # seed 000's models; every registered model: tests/test_conformance.py
 N = 6
 LATENT = 5
 HIDDEN = 32  # small layers: the interface does not depend on the width

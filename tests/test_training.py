@@ -19,7 +19,7 @@ from core.training import TrainConfig, train, validation_losses
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
-MODEL_NAMES = sorted(REGISTRY)
+MODEL_NAMES = ["cae", "cvae"]  # seed 000's models; every registered model: tests/test_conformance.py
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from .base import DigitModel, UnsupportedCapability
+from .judge import JudgeClassifier
 from .seed000 import ConditionalAutoencoder, ConditionalVAE
+from .seed002 import ConvolutionalCVAE, MultilayerCVAE
+from .seed003 import ConditionalGAN
+from .seed004 import ConvolutionalVAE
 
 _MODELS: tuple[type[DigitModel], ...] = (
     ConditionalAutoencoder,
     ConditionalVAE,
+    ConvolutionalCVAE,
+    MultilayerCVAE,
+    ConditionalGAN,
+    ConvolutionalVAE,
+    JudgeClassifier,
 )
 REGISTRY: dict[str, type[DigitModel]] = {cls.name: cls for cls in _MODELS}
 

@@ -24,7 +24,12 @@ CLASSIFY = "classify"
 GENERATE = "generate"
 ENCODE = "encode"
 DECODE = "decode"
-ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE)
+RESTYLE = "restyle"
+ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE)
+
+#: roles: a compared model, or the judge classifier that scores the others (never compared)
+MODEL = "model"
+JUDGE = "judge"
 
 #: Input modes of seed 000: which of (image, digit) the encoder receives.
 IMAGE_AND_DIGIT = "image+digit"
@@ -61,6 +66,14 @@ class DigitModel(nn.Module):
     generation_modes: ClassVar[tuple[str, ...]] = ()
     #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
     loss_components: ClassVar[tuple[str, ...]] = ("loss",)
+    #: training settings of the model's source (epochs, batch_size, lr); the command line overrides
+    default_training: ClassVar[dict[str, Any]] = {}
+    #: True when :meth:`decode` needs the digit ``y`` (label-conditioned decoders)
+    decoder_needs_label: ClassVar[bool] = False
+    #: :data:`MODEL` for compared models, :data:`JUDGE` for the judge classifier
+    role: ClassVar[str] = MODEL
+    #: what the model sees during training (written into each run's config.json)
+    training_inputs: ClassVar[str] = "image and digit"
 
     model_args: dict[str, Any]
     latent_dim: int
@@ -102,9 +115,14 @@ class DigitModel(nn.Module):
         """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,), one per label."""
         raise self._unsupported(GENERATE)
 
+    def restyle(self, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Images (N, T, 1, 28, 28): each image ``x`` (N, 1, 28, 28) of digit ``y`` (N,) redrawn as
+        each digit of ``targets`` (T,) in the same handwriting style."""
+        raise self._unsupported(RESTYLE)
+
     # --- training hooks -----------------------------------------------------------------------
-    def configure_optimizer(self, lr: float) -> torch.optim.Optimizer:
-        """The optimiser the trainer steps; Adam by default."""
+    def configure_optimizer(self, lr: float) -> Any:
+        """The optimiser(s) the trainer hands to :meth:`train_step` (any object); Adam by default."""
         return torch.optim.Adam(self.parameters(), lr=lr)
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:

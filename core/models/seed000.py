@@ -57,6 +57,7 @@ class _JointAutoencoder(DigitModel):
     capabilities = frozenset({RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE})
     input_modes = INPUT_MODES
     generation_modes = (DENSITY, DETERMINISTIC)
+    training_inputs = "one input mode per batch, uniformly at random: image+digit, image only, digit only"
 
     def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
         super().__init__()

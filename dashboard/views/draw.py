@@ -5,9 +5,9 @@ import streamlit as st
 import torch
 from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
-from common import selected_runs, show_images, side_by_side, skip_note
+from common import judge_run, selected_runs, show_images, side_by_side, skip_note
 from core import explore
-from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT
+from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
 from core.preprocess import EmptyDrawing, image_from_bytes, mnist_preprocess
 
 st.title("Draw a digit")
@@ -77,4 +77,26 @@ def render(run):
         show_images(explore.reconstruct(run.model, x, None), nrow=1, scale=4, caption="Reconstruction (image only)")
 
 
-side_by_side(runs, render, max_cols=4)
+judge = judge_run()
+side_by_side(runs + ([judge] if judge else []), render, max_cols=4)
+if judge:
+    st.caption(f"**{judge.label}** is the independent judge classifier "
+               f"({100 * judge.metrics['classification_accuracy']['value']:.2f} % on the MNIST test set), "
+               "not one of the compared models.")
+
+restylers = [run for run in runs if run.model.can(RESTYLE)]
+if restylers:
+    st.subheader("Your handwriting as every digit")
+    st.caption("Models whose decoder takes the digit as a label keep your drawing's style (its latent code, "
+               "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
+
+    def render_restyle(run):
+        seen = judge if judge else run
+        digit = int(explore.class_probabilities(seen.model, x).argmax())
+        with torch.no_grad():
+            out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
+                                    torch.arange(10, device=run.model.device))
+        st.markdown(f"**{run.label}** (read as a {digit})")
+        show_images(out[0].cpu(), nrow=10, scale=2)
+
+    side_by_side(restylers, render_restyle, max_cols=2)

@@ -31,21 +31,28 @@ def projection(run_name: str, method: str, mode: str, n: int) -> np.ndarray:
     run = {r.name: r for r in runs}[run_name]
     idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
     codes = explore.encode_dataset(run.model, test_x[idx], test_y[idx], mode)
-    return project(codes, method=method, seed=0)
+    return codes if codes.shape[1] == 2 else project(codes, method=method, seed=0)
 
 
 def render(run):
     st.markdown(f"**{run.label}**")
-    if not run.model.can(ENCODE) or mode not in run.model.input_modes:
-        skip_note(run, f"encode {mode}")
+    if not run.model.can(ENCODE) or not run.model.input_modes:
+        skip_note(run, "encode images")
         return
+    if mode not in run.model.input_modes:  # e.g. an unsupervised model never takes the digit
+        st.caption(f"Encoded from the image only: {run.model.display_name} does not take the digit.")
+    run_mode = mode if mode in run.model.input_modes else run.model.input_modes[0]
     with st.spinner(f"Projecting {n_points} codes with {method}…"):
-        xy = projection(run.name, method, mode, n_points)
+        xy = projection(run.name, method, run_mode, n_points)
+    direct = run.model.latent_dim == 2
+    axis_labels = {"x": "z1", "y": "z2"} if direct else {"x": f"{method} 1", "y": f"{method} 2"}
+    if direct:
+        st.caption("2-D latent: the codes are shown directly, without projection.")
     frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "digit": test_y[indices].numpy().astype(str),
                           "index": indices})
     fig = px.scatter(frame, x="x", y="y", color="digit", custom_data=["index", "digit"],
                      category_orders={"digit": [str(d) for d in range(10)]},
-                     labels={"x": f"{method} 1", "y": f"{method} 2"}, opacity=0.7)
+                     labels=axis_labels, opacity=0.7)
     fig.update_traces(marker_size=4, hovertemplate="digit %{customdata[1]}<br>test index %{customdata[0]}<extra></extra>")
     fig.update_layout(height=460, legend_title_text="digit", margin=dict(l=10, r=10, t=10, b=10), dragmode="select")
     event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "lasso", "box"),

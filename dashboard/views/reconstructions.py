@@ -40,10 +40,14 @@ st.caption("Digits: " + " ".join(str(int(d)) for d in y) + f" · test indices {i
 
 def render(run):
     st.markdown(f"**{run.label}**")
-    if not run.model.can(RECONSTRUCT) or mode not in run.model.input_modes:
-        skip_note(run, f"reconstruct from {mode}")
+    if not run.model.can(RECONSTRUCT):
+        skip_note(run, "reconstruct")
         return
-    x_hat = explore.reconstruct(run.model, x, y if mode == IMAGE_AND_DIGIT else None)
+    run_mode = mode
+    if mode not in run.model.input_modes:  # an unsupervised model never takes the digit
+        run_mode = IMAGE_ONLY
+        st.caption(f"From the image only: {run.model.display_name} does not take the digit.")
+    x_hat = explore.reconstruct(run.model, x, y if run_mode == IMAGE_AND_DIGIT else None)
     pairs = torch.stack([x, x_hat], dim=0).reshape(-1, 1, 28, 28)  # originals row, then reconstructions
     show_images(pairs, nrow=len(x), scale=2)
     st.caption(f"Top: originals. Bottom: reconstructions. BCE of these images: "
