@@ -32,11 +32,17 @@ navigation = st.navigation({
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:
-        if RUNS_KEY not in st.session_state:
-            st.session_state[RUNS_KEY] = [name for name in DEFAULT_RUNS if name in runs] or list(runs)[:2]
+        if RUNS_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the URL, else the defaults
+            asked = [n for n in st.query_params.get("runs", "").split(",") if n]
+            unknown = [n for n in asked if n not in runs]
+            if unknown:
+                st.warning(f"Unknown runs in the link, left out: {', '.join(unknown)}")
+            st.session_state[RUNS_KEY] = ([n for n in asked if n in runs] or
+                                          [n for n in DEFAULT_RUNS if n in runs] or list(runs)[:2])
         st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY,
                        format_func=lambda name: runs[name].label,
-                       help="Every view shows these runs side by side on the same inputs.")
+                       help="Every view shows these runs side by side on the same inputs. "
+                            "A link can preselect them: add ?runs=cae-z32-s0,cvae-z32-s0 to the address.")
     else:
         st.error("No readable checkpoints were found in checkpoints/.")
     for name, message in errors.items():

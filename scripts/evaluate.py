@@ -23,6 +23,7 @@ from core.checkpoints import METRICS, CheckpointError, list_run_dirs, load_run
 from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import evaluate_test_metrics
+from core.models import REGISTRY
 from core.reference import SEED000_TABLE1
 
 
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append({"run": name, "model": run.config["model"], "latent": run.model.latent_dim, "metrics": metrics})
         print(f"{name}: " + ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items()), flush=True)
     print()
-    print(table(sorted(rows, key=lambda r: (r["model"], r["latent"], r["run"]))))
+    order = list(REGISTRY)  # seed order: seed 000's models first, the judge last
+    print(table(sorted(rows, key=lambda r: (order.index(r["model"]), r["latent"], r["run"]))))
     return 1 if failed else 0
 
 

@@ -33,13 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(f"{url}/{args.page}", wait_until="domcontentloaded")
-        if args.page == "draw":
+        if args.page.split("?")[0] == "draw":
             canvas = page.locator("canvas").last
             canvas.wait_for(state="visible", timeout=90_000)
             page.wait_for_timeout(1500)
             stroke(page, canvas.bounding_box(), SEVEN)
             for _ in range(60):
-                if len(read_predictions(page)) >= 2:
+                if len(read_predictions(page)) >= 3:
                     break
                 page.wait_for_timeout(500)
             print("predictions:", read_predictions(page))

@@ -9,6 +9,15 @@ import pytest
 from browser import CHROMIUM_ARGS, chromium_path, one_stroke, read_predictions, running_app, stroke, zero_stroke
 
 
+from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
+
+SHIPPED = {p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR)}
+#: one shipped run of every architecture that classifies, preselected through the page's link
+CLASSIFIERS = [name for name in ("cae-z32-s0", "cvae-z32-s0", "conv-cvae-z16-s0", "mlp-cvae-z16-s0") if name in SHIPPED]
+JUDGE = "judge-s0" in SHIPPED
+EXPECTED_CARDS = len(CLASSIFIERS) + JUDGE  # a prediction card per run, and the judge's
+
+
 @pytest.fixture(scope="module")
 def page():
     from playwright.sync_api import sync_playwright
@@ -16,22 +25,19 @@ def page():
     with running_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(url + "/draw", wait_until="domcontentloaded")
+        page.goto(url + "/draw?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
         page.get_by_text("Draw a digit on the canvas").wait_for(timeout=90_000)
         yield page
         browser.close()
 
 
-DEFAULT_RUNS = 2  # the sidebar's default selection: CAE and CVAE with latent 32
-
-
 def wait_for_predictions(page, digit: str, timeout: float = 60.0) -> dict[str, str]:
-    """Poll until every default run's card shows ``digit`` (or the timeout); return the last seen."""
+    """Poll until every expected card shows ``digit`` (or the timeout); return the last seen."""
     deadline = time.time() + timeout
     seen = {}
     while time.time() < deadline:
         seen = read_predictions(page)
-        if len(seen) >= DEFAULT_RUNS and all(value == digit for value in seen.values()):
+        if len(seen) >= EXPECTED_CARDS and all(value == digit for value in seen.values()):
             return seen
         page.wait_for_timeout(500)
     return seen
@@ -56,7 +62,8 @@ def test_drawn_digit_is_classified(page, tmp_path, digit, points):
     stroke(page, fresh_canvas(page), points)
     seen = wait_for_predictions(page, digit)
     page.screenshot(path=str(tmp_path / f"draw-{digit}.png"), full_page=True)
-    assert len(seen) >= DEFAULT_RUNS, f"expected a prediction card per selected run, saw {seen}"
+    assert len(seen) == EXPECTED_CARDS, f"expected {EXPECTED_CARDS} prediction cards, saw {seen}"
+    assert any(label.startswith("Judge") for label in seen) == JUDGE
     assert all(value == digit for value in seen.values()), f"drew a {digit}, models predicted {seen}"
 
 

@@ -32,6 +32,8 @@ under each label, and the most probable digit is then used as if it had been giv
 
 from __future__ import annotations
 
+from abc import ABCMeta, abstractmethod
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -49,7 +51,7 @@ def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
-class _LabelConditionedVAE(DigitModel):
+class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
     """Everything seed 002's two CVAEs share: loss, Bayes classifier, generation and restyling.
 
     Subclasses build their layers and implement :meth:`image_features`,
@@ -91,17 +93,17 @@ class _LabelConditionedVAE(DigitModel):
     classify_chunk = 32
 
     # --- subclass hooks -------------------------------------------------------------------------
+    @abstractmethod
     def image_features(self, x: torch.Tensor) -> torch.Tensor:
         """The encoder's label-independent part: images x (N, 1, 28, 28) -> features (N, F)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def posterior_from_features(self, h: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and log σ² (each (N, d)) of q(z | x, y) from image features h (N, F) and digits y (N,)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode_logits(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Pixel logits (N, 784) of p(x | z, y) for codes z (N, d) and digits y (N,)."""
-        raise NotImplementedError
 
     def posterior(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ and log σ² (each (N, d)) of q(z | x, y) for images x (N, 1, 28, 28), digits y (N,)."""

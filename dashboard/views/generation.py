@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import selected_runs, show_images, side_by_side, skip_note, test_set
+from common import judge_run, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
 from core.models.base import GENERATE
 
@@ -47,14 +47,22 @@ def grid(run_name: str, per: int, seed: int, mode: str):
     return explore.generation_grid(run.model, per, seed, mode)
 
 
+judge = judge_run()
+
+
 def render(run):
     st.markdown(f"**{run.label}**")
     run_mode = mode_for(run)
     if run_mode is None:
         skip_note(run, f"generate in mode {mode}")
         return
-    show_images(grid(run.name, per_digit, int(seed), run_mode), nrow=per_digit, scale=2)
+    images = grid(run.name, per_digit, int(seed), run_mode)
+    show_images(images, nrow=per_digit, scale=2)
     st.caption(f"Mode {run_mode}. Rows: digits 0 (top) to 9; columns: samples.")
+    if judge:
+        labels = torch.arange(10).repeat_interleave(per_digit)
+        st.caption(f"The judge reads {100 * explore.judged_accuracy(judge.model, images, labels):.0f} % of "
+                   f"these {len(labels)} images as the digit they were generated for.")
 
 
 side_by_side(runs, render, max_cols=2)

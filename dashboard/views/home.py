@@ -3,19 +3,22 @@
 import pandas as pd
 import streamlit as st
 
-from common import fmt_metric, runs_and_errors
+from common import fmt_metric, judge_run, runs_and_errors
 from core.reference import SEED000_TABLE1
 
 st.title("Digit Lab")
 st.markdown(
-    "Explore conditional generative models of handwritten digits, trained on real MNIST. "
-    "Pick runs in the sidebar: every page shows them **side by side on the same inputs**.\n\n"
-    "The shipped runs are seed 000's **conditional autoencoder (CAE)** and **conditional VAE (CVAE)** "
-    "(*Conditional Handwritten Digit Generation*, sections 2–3): two 784/10 → 512 → 512 pathways "
-    "fused by addition, a latent of size 8, 16, 32 or 64, and a shared decoder with an image head and "
-    "a digit head. Each model takes an image and its digit, an image alone, or a digit alone."
+    "Explore conditional generative models of handwritten digits, trained on real MNIST. Pick runs in the "
+    "sidebar: every page shows them **side by side on the same inputs**, and says so when a model cannot "
+    "serve a view.\n\n"
+    "| model | source | what it is |\n|---|---|---|\n"
+    "| CAE, CVAE | seed 000, *Conditional Handwritten Digit Generation* | two 784/10 → 512 → 512 pathways fused "
+    "by addition, latent 8–64, one decoder with an image head and a digit head; input image+digit, image or digit |\n"
+    "| Conv CVAE, MLP CVAE | seed 002, Podoliak et al. | VAEs conditioned on the digit at the encoder and the "
+    "decoder; they classify by Bayes' rule (the digit whose ELBO is highest) |\n"
+    "| cGAN | seed 003, Tiwari | fully connected conditional GAN: noise + digit → image, image + digit → real/fake |\n"
+    "| Conv β-VAE | seed 004, Marquez Salazar | unsupervised convolutional VAE with a 2-D latent |\n"
 )
-
 runs, errors = runs_and_errors()
 rows = []
 for name, run in runs.items():
@@ -25,6 +28,7 @@ for name, run in runs.items():
     rows.append({
         "run": name,
         "model": run.model.display_name,
+        "source": run.model.source.split(",")[0],
         "latent": run.model.latent_dim,
         "seed": training.get("seed"),
         "epochs": training.get("epochs"),
@@ -48,3 +52,10 @@ if rows:
     )
 for name, message in errors.items():
     st.warning(f"**{name}**: {message}")
+
+judge = judge_run()
+if judge:
+    st.subheader("The judge")
+    st.markdown(f"**{judge.label}**: an independent convolutional classifier trained on the same 48,000 images "
+                f"({fmt_metric(judge, 'classification_accuracy', 2, percent=True)} on the 10,000 test images). "
+                "It scores generated and drawn digits; it is not one of the compared models.")

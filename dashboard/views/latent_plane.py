@@ -57,9 +57,9 @@ def render(run):
     fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="digit")
     st.plotly_chart(fig, width="stretch", key=f"plane_{run.name}")
     grid = explore.manifold_grid(run.model, limit, steps)
-    show_images(grid, nrow=steps, scale=1 if steps > 15 else 2,
-                caption=f"Decoded grid: z1 from −{limit} to {limit} left to right, z2 from {limit} to −{limit} "
-                        "top to bottom (the dotted square on the plot).")
+    show_images(grid, nrow=steps, scale=1 if steps > 15 else 2)
+    st.caption(f"Decoded grid: z1 from −{limit} to {limit} left to right, z2 from {limit} to −{limit} "
+               "top to bottom (the dotted square on the plot).")
 
 
 side_by_side(runs, render, max_cols=2)
