@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "dashboard.png"))
     parser.add_argument("--width", type=int, default=1400)
     parser.add_argument("--height", type=int, default=1100)
+    parser.add_argument("--wait", type=float, default=6.0, help="seconds to let the page settle")
     args = parser.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 page.wait_for_timeout(500)
             print("predictions:", read_predictions(page))
-        page.wait_for_timeout(4000)
+        page.wait_for_timeout(args.wait * 1000)
         page.screenshot(path=args.out)
         browser.close()
     print(f"wrote {args.out}")

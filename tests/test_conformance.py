@@ -52,7 +52,7 @@ def test_declarations(name):
     assert cls.role in (MODEL, JUDGE)
     assert set(cls.input_modes) <= set(INPUT_MODES)
     assert bool(cls.generation_modes) == (GENERATE in cls.capabilities)
-    assert "loss" in cls.loss_components
+    assert "loss" in cls.loss_components and set(cls.plotted_losses) <= set(cls.loss_components)
     assert set(cls.default_training) <= {"epochs", "batch_size", "lr"}
 
 

@@ -213,3 +213,9 @@ def test_restyle_by_label_conditioned_decoders():
     at = open_page("restyle", runs=["conv-cvae-z16-s0", "mlp-cvae-z16-s0", "cgan-z100-s0"])
     assert len(at.image) == 2
     assert any("no encoder" in c.value for c in at.caption)
+
+
+def test_gan_loss_curves_show_discriminator_and_generator():
+    at = open_page("loss_curves", runs=["cgan-z100-s0", "cae-z32-s0"])
+    assert set(at.multiselect(key="loss_components").value) == {"loss", "d_loss", "g_loss"}
+    assert len(at.get("plotly_chart")) == 1

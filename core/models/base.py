@@ -66,6 +66,8 @@ class DigitModel(nn.Module):
     generation_modes: ClassVar[tuple[str, ...]] = ()
     #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
     loss_components: ClassVar[tuple[str, ...]] = ("loss",)
+    #: loss components the loss-curve view shows first (the GAN: its D and G losses)
+    plotted_losses: ClassVar[tuple[str, ...]] = ("loss",)
     #: training settings of the model's source (epochs, batch_size, lr); the command line overrides
     default_training: ClassVar[dict[str, Any]] = {}
     #: True when :meth:`decode` needs the digit ``y`` (label-conditioned decoders)

@@ -108,6 +108,7 @@ class ConditionalGAN(DigitModel):
     loss_components = ("loss", "d_loss", "g_loss", "d_real", "d_fake")
     default_training = {"lr": 2e-4, "batch_size": 128, "epochs": 30}
     training_inputs = "discriminator: image and digit; generator: noise and digit"
+    plotted_losses = ("d_loss", "g_loss")
     decoder_needs_label = True
 
     def __init__(self, latent_dim: int = 100):

@@ -28,7 +28,8 @@ data = pd.concat(frames, ignore_index=True)
 
 components = sorted(data["component"].unique(), key=lambda c: (c != "loss", c))
 c1, c2, c3 = st.columns([3, 2, 1])
-chosen = c1.multiselect("Components", components, default=["loss"], key="loss_components",
+default = [c for c in components if any(c in run.model.plotted_losses for run in runs)] or components[:1]
+chosen = c1.multiselect("Components", components, default=default, key="loss_components",
                         help="loss = total; bce = reconstruction (summed over 784 pixels); nll = digit "
                              "negative log-likelihood; kl = KL divergence (CVAE); loss[mode] = validation "
                              "total in one input mode.")
@@ -46,9 +47,9 @@ fig.update_yaxes(matches=None, showticklabels=True)
 fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
 fig.update_layout(height=420 * ((len(chosen) + 1) // 2), legend_title_text="")
 st.plotly_chart(fig, width="stretch", key="loss_chart")
-st.caption("Training values are means over the epoch's batches (each batch in one randomly chosen input "
-           "mode, as seed 000 trains); validation values average all three input modes over the 12,000 "
-           "validation images after the epoch.")
+st.caption("Training values are means over each epoch's batches (seed 000's models see one randomly chosen "
+           "input mode per batch); validation values are computed on the 12,000 validation images after each "
+           "epoch (for seed 000's models, averaged over their three input modes).")
 
 final = shown.sort_values("epoch").groupby(["run", "split", "component"], as_index=False).last()
 st.dataframe(final.pivot_table(index="run", columns=["split", "component"], values="value").round(2),
