@@ -106,6 +106,15 @@ def skip_note(run: Run, capability: str) -> None:
     st.caption(f"**{run.label}** cannot {capability}: not shown here.")
 
 
+def input_mode_for(run: Run, mode: str) -> str:
+    """The input mode a run is shown with: ``mode`` when it accepts it, else its first one, with a
+    caption saying so (an unsupervised model never takes the digit)."""
+    if mode in run.model.input_modes:
+        return mode
+    st.caption(f"From the image only: {run.model.display_name} does not take the digit.")
+    return run.model.input_modes[0]
+
+
 def show_images(images: torch.Tensor, nrow: int, caption: str | None = None, scale: int = 3) -> None:
     """Tile and show images (N, 1, 28, 28) in [0, 1]."""
     st.image(explore.tile(images, nrow=nrow, scale=scale), caption=caption, clamp=True)

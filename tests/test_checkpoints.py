@@ -9,7 +9,7 @@ import torch
 
 from core.checkpoints import (CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, Run, list_run_dirs,
                               load_run, run_name, save_run)
-from core.models import REGISTRY, build_model
+from core.models import build_model
 from core.models.seed000 import ConditionalAutoencoder
 
 MODEL_NAMES = ["cae", "cvae"]  # seed 000's models; every registered model: tests/test_conformance.py

@@ -58,6 +58,7 @@ if x is None:
     st.stop()
 
 st.subheader("Predictions")
+predicted: dict[str, int] = {}  # run name -> predicted digit, reused by the restyle section
 
 
 def render(run):
@@ -65,7 +66,7 @@ def render(run):
         skip_note(run, "classify")
         return
     probs = explore.class_probabilities(run.model, x)
-    pred = int(probs.argmax())
+    pred = predicted[run.name] = int(probs.argmax())
     st.metric(run.label, str(pred))
     st.caption(f"p({pred}) = {probs[pred]:.3f}")
     fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=[
@@ -91,8 +92,7 @@ if restylers:
                "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
 
     def render_restyle(run):
-        seen = judge if judge else run
-        digit = int(explore.class_probabilities(seen.model, x).argmax())
+        digit = predicted[(judge or run).name]
         with torch.no_grad():
             out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
                                     torch.arange(10, device=run.model.device))

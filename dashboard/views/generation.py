@@ -47,16 +47,24 @@ def grid(run_name: str, per: int, seed: int, mode: str):
     return explore.generation_grid(run.model, per, seed, mode)
 
 
-judge = judge_run()
-
-
-def render(run):
+def titled_grid(run) -> tuple[torch.Tensor, str] | None:
+    """Write the run's title; return its grid and mode, or say why it has none and return None."""
     st.markdown(f"**{run.label}**")
     run_mode = mode_for(run)
     if run_mode is None:
         skip_note(run, f"generate in mode {mode}")
+        return None
+    return grid(run.name, per_digit, int(seed), run_mode), run_mode
+
+
+judge = judge_run()
+
+
+def render(run):
+    served = titled_grid(run)
+    if served is None:
         return
-    images = grid(run.name, per_digit, int(seed), run_mode)
+    images, run_mode = served
     show_images(images, nrow=per_digit, scale=2)
     st.caption(f"Mode {run_mode}. Rows: digits 0 (top) to 9; columns: samples.")
     if judge:
@@ -76,13 +84,10 @@ real = torch.stack([test_x[int(rng.choice(np.flatnonzero(test_y.numpy() == d)))]
 
 
 def render_pairs(run):
-    st.markdown(f"**{run.label}**")
-    run_mode = mode_for(run)
-    if run_mode is None:
-        skip_note(run, f"generate in mode {mode}")
-        return
-    fake = grid(run.name, per_digit, int(seed), run_mode)[::per_digit]  # first sample of each digit
-    show_images(torch.cat([real, fake]), nrow=10, scale=2)
+    served = titled_grid(run)
+    if served is not None:
+        fake = served[0][::per_digit]  # the first sample of each digit
+        show_images(torch.cat([real, fake]), nrow=10, scale=2)
 
 
 side_by_side(runs, render_pairs, max_cols=2)

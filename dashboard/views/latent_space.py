@@ -6,7 +6,7 @@ import plotly.express as px
 import streamlit as st
 import torch
 
-from common import seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import input_mode_for, seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
 from core.models.base import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
 from core.projections import project
@@ -39,9 +39,7 @@ def render(run):
     if not run.model.can(ENCODE) or not run.model.input_modes:
         skip_note(run, "encode images")
         return
-    if mode not in run.model.input_modes:  # e.g. an unsupervised model never takes the digit
-        st.caption(f"Encoded from the image only: {run.model.display_name} does not take the digit.")
-    run_mode = mode if mode in run.model.input_modes else run.model.input_modes[0]
+    run_mode = input_mode_for(run, mode)
     with st.spinner(f"Projecting {n_points} codes with {method}…"):
         xy = projection(run.name, method, run_mode, n_points)
     direct = run.model.latent_dim == 2

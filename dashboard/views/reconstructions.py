@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import input_mode_for, seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
 from core.evaluation import bce_per_image
 from core.models.base import IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT
@@ -43,10 +43,7 @@ def render(run):
     if not run.model.can(RECONSTRUCT):
         skip_note(run, "reconstruct")
         return
-    run_mode = mode
-    if mode not in run.model.input_modes:  # an unsupervised model never takes the digit
-        run_mode = IMAGE_ONLY
-        st.caption(f"From the image only: {run.model.display_name} does not take the digit.")
+    run_mode = input_mode_for(run, mode)
     x_hat = explore.reconstruct(run.model, x, y if run_mode == IMAGE_AND_DIGIT else None)
     pairs = torch.stack([x, x_hat], dim=0).reshape(-1, 1, 28, 28)  # originals row, then reconstructions
     show_images(pairs, nrow=len(x), scale=2)
