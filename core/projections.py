@@ -18,10 +18,14 @@ CACHE_ENV_VAR = "DIGITLAB_CACHE"
 METHODS = ("PCA", "UMAP")
 
 
+def cache_root() -> Path:
+    """Digit Lab's cache folder: ``$DIGITLAB_CACHE``, else ``<repo>/.cache`` (never in git)."""
+    return Path(os.environ.get(CACHE_ENV_VAR, REPO_ROOT / ".cache"))
+
+
 def cache_dir() -> Path:
     """Folder of cached projections (created on first use)."""
-    root = Path(os.environ.get(CACHE_ENV_VAR, REPO_ROOT / ".cache"))
-    return root / "projections"
+    return cache_root() / "projections"
 
 
 def _key(codes: np.ndarray, method: str, seed: int, n_neighbors: int) -> str:

@@ -27,6 +27,7 @@ navigation = st.navigation({
         st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
     ],
     "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:")],
+    "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
 })
 
 runs, errors = runs_and_errors()

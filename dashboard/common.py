@@ -21,6 +21,7 @@ import torch  # noqa: E402
 from core import explore  # noqa: E402
 from core.checkpoints import DEFAULT_CHECKPOINT_DIR, CheckpointError, Run, list_run_dirs, load_run  # noqa: E402
 from core.data import DataError, ensure_mnist, file_status, load_mnist  # noqa: E402
+from core.leaderboard import TABLE_NAME, TableError, read_table  # noqa: E402
 from core.models.base import JUDGE  # noqa: E402
 
 CHECKPOINTS_ENV_VAR = "DIGITLAB_CHECKPOINTS"
@@ -59,6 +60,21 @@ def judge_run() -> Run | None:
     """The judge classifier's run (the first one found), or None when none is shipped."""
     runs, _ = load_all_runs(checkpoint_root())
     return next((run for run in runs.values() if run.model.role == JUDGE), None)
+
+
+@st.cache_data(show_spinner=False)
+def _read_results(path: str, mtime: float):
+    return read_table(path)
+
+
+def results_table():
+    """The shipped results table: ``(DataFrame or None, path, error message or None)``; re-read
+    when the file changes."""
+    path = Path(checkpoint_root()) / TABLE_NAME
+    try:
+        return _read_results(str(path), path.stat().st_mtime if path.exists() else 0.0), path, None
+    except TableError as exc:
+        return None, path, str(exc)
 
 
 def ensure_data() -> bool:

@@ -1,71 +1,142 @@
 #!/usr/bin/env python
-"""Evaluate shipped runs on the MNIST test set from their stored weights; print a results table.
+"""Compute seed 000's Table 1 metrics for trained runs and write the results table.
 
-For every run folder (or those named with --runs) this loads the weights exactly as shipped
-(float16 on disk), computes the test metrics its capabilities allow (core.evaluation), rewrites the
-run's metrics.json (each figure with its sample count, protocol and device) and prints a Markdown
-table beside seed 000's Table 1.
+For every run folder under --run-dirs (or those named with --runs) this loads the weights as stored
+(float16 on disk), computes each metric of core/leaderboard.py that applies (Generated Images
+Accuracy, FID with InceptionV3 and with the judge's features, Inception Score with InceptionV3 and
+with the judge, Classification Accuracy, Reconstruction Error), and merges one row per (run,
+metric) into the tidy table checkpoints/results.csv, with the sample count, protocol, device and
+time of every figure. It then prints mean ± std over seeds beside seed 000's Table 1.
 
-    python scripts/evaluate.py                          # every run in checkpoints/
-    python scripts/evaluate.py --runs cae-z32-s0 --n-test 1000 --no-write
+The table is rewritten after every run, so an interrupted evaluation keeps what it finished, and
+--skip-done resumes it. InceptionV3 runs at about 5 images/s on 2 CPU cores (FID over 10,000
+generated images: ~35 minutes per run); use --device cuda where there is a GPU. The test images'
+Inception features are cached under .cache/features/ after the first run.
+
+    python scripts/evaluate.py                                  # every run in checkpoints/
+    python scripts/evaluate.py --run-dirs checkpoints runs      # also seeds 1 and 2 trained into runs/
+    python scripts/evaluate.py --metrics fid_judge is_judge --runs cgan-z100-s0
+    python scripts/evaluate.py --reference                      # also score 10,000 real training images
+    python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import functools
+import math
 import sys
+from pathlib import Path
 
 from _cli import REPO_ROOT, positive_int
+from tqdm import tqdm
 
-from core.checkpoints import METRICS, CheckpointError, list_run_dirs, load_run
+from core.checkpoints import CheckpointError, list_run_dirs, load_run
 from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
-from core.evaluation import evaluate_test_metrics
+from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
+from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
+                              default_rows, merge_rows, read_table, summarize, write_table)
 from core.models import REGISTRY
+from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
 
-
-def _fmt(value: float | None, digits: int) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
-
-
-def _ref(pair: tuple[float, float] | None, digits: int, std_digits: int) -> str:
-    return "—" if pair is None else f"{pair[0]:.{digits}f} ± {pair[1]:.{std_digits}f}"
+REFERENCE_RUN = "mnist-train-10k"
+SUMMARY_METRICS = ("generated_accuracy", "fid_inception", "fid_judge", "is_judge", "classification_accuracy",
+                   "reconstruction_bce")
 
 
-def table(rows: list[dict]) -> str:
-    """Markdown table of our metrics beside seed 000's Table 1."""
-    lines = ["| run | test accuracy (ours) | Table 1 | reconstruction BCE, nats/image (ours) | Table 1 |",
-             "|---|---|---|---|---|"]
-    for row in rows:
-        ref = SEED000_TABLE1.get((row["model"], row["latent"]), {})
-        acc = row["metrics"].get("classification_accuracy", {}).get("value")
-        rec = row["metrics"].get("reconstruction_bce", {}).get("value")
-        lines.append(f"| {row['run']} | {_fmt(acc, 4)} | {_ref(ref.get('classification_accuracy'), 2, 4)} | "
-                     f"{_fmt(rec, 2)} | {_ref(ref.get('reconstruction_bce'), 2, 2)} |")
+def _cell(mean: float, std: float, digits: int) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "—"
+    return f"{mean:.{digits}f}" + ("" if std is None or math.isnan(std) else f" ± {std:.{digits}f}")
+
+
+def summary_markdown(table) -> str:
+    """Markdown: mean ± std over seeds of the main metrics, seed 000's Table 1 in brackets."""
+    summary = summarize(default_rows(table))
+    order = {name: i for i, name in enumerate([*REGISTRY, REFERENCE_MODEL])}
+    configs = summary[["model", "display_name", "latent_dim"]].drop_duplicates()
+    configs = configs.assign(_o=configs["model"].map(order)).sort_values(["_o", "latent_dim"])
+    head = "| model | z | seeds | " + " | ".join(METRICS[m].label for m in SUMMARY_METRICS) + " |"
+    lines = [head, "|" + "---|" * (3 + len(SUMMARY_METRICS))]
+    for _, cfg in configs.iterrows():
+        rows = summary[(summary["model"] == cfg["model"]) & (summary["latent_dim"].fillna(-1) == (
+            -1 if cfg["latent_dim"] != cfg["latent_dim"] else cfg["latent_dim"]))]
+        latent = "" if cfg["latent_dim"] != cfg["latent_dim"] else int(cfg["latent_dim"])
+        ref = SEED000_TABLE1.get((cfg["model"], latent), {})
+        cells, seeds = [], ""
+        for metric in SUMMARY_METRICS:
+            row = rows[rows["metric"] == metric]
+            if row.empty:
+                cells.append("")
+                continue
+            row = row.iloc[0]
+            seeds = seeds or row["seeds"]
+            text = _cell(row["mean"], row["std"], METRICS[metric].digits) if row["status"] == "ok" else row["status"]
+            table1 = METRICS[metric].table1
+            if table1 and table1 in ref:
+                text += f" ({ref[table1][0]:g})"
+            cells.append(text)
+        lines.append(f"| {cfg['display_name']} | {latent} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _find_judge(run_dirs: list[Path], name: str | None, device):
+    candidates = [p for root in run_dirs for p in list_run_dirs(root)]
+    for path in candidates:
+        if (name and path.name == name) or (not name and path.name.startswith("judge")):
+            return load_run(path, device)
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoints", default=str(REPO_ROOT / "checkpoints"), help="folder of run folders")
-    parser.add_argument("--runs", nargs="+", default=None, help="run folder names (default: all)")
+    parser.add_argument("--run-dirs", nargs="+", default=[str(REPO_ROOT / "checkpoints")],
+                        help="folders of run folders (default: checkpoints/)")
+    parser.add_argument("--runs", nargs="+", default=None, help="run folder names (default: all but judges)")
+    parser.add_argument("--metrics", nargs="+", default=None, choices=list(METRICS), metavar="METRIC",
+                        help=f"metrics to compute (default: all): {', '.join(METRICS)}")
+    parser.add_argument("--table", default=str(REPO_ROOT / "checkpoints" / TABLE_NAME),
+                        help="results table to merge into (CSV; default checkpoints/results.csv)")
+    parser.add_argument("--judge", default=None, help="judge run folder name (default: the first judge-* run)")
     parser.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    parser.add_argument("--n-test", type=positive_int, default=None, help="first N test images only")
-    parser.add_argument("--no-write", action="store_true", help="print only; leave metrics.json alone")
+    parser.add_argument("--n-test", type=positive_int, default=None, help="first N test images only (quick tries)")
+    parser.add_argument("--fid-per-digit", type=positive_int, default=FID_PER_DIGIT,
+                        help=f"generated images per digit for FID and IS (default {FID_PER_DIGIT})")
+    parser.add_argument("--gia-per-digit", type=positive_int, default=GIA_PER_DIGIT,
+                        help=f"generated images per digit for the accuracy (default {GIA_PER_DIGIT})")
+    parser.add_argument("--batch-size", type=positive_int, default=100, help="images per feature-network pass")
+    parser.add_argument("--reference", action="store_true",
+                        help=f"also score 10·fid-per-digit real training images as the row {REFERENCE_RUN}")
+    parser.add_argument("--skip-done", action="store_true",
+                        help="skip (run, metric) pairs the table already holds as ok with the same sample count")
+    parser.add_argument("--all-modes", action="store_true",
+                        help="also compute the generated-image metrics in every other generation mode")
+    parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    available = {p.name: p for p in list_run_dirs(args.checkpoints)}
-    names = args.runs or sorted(available)
+    run_dirs = [Path(d) for d in args.run_dirs]
+    missing_dirs = [str(d) for d in run_dirs if not d.is_dir()]
+    if missing_dirs:
+        parser.error(f"no such folder: {', '.join(missing_dirs)}")
+    available = {p.name: p for root in run_dirs for p in list_run_dirs(root)}
+    names = args.runs or sorted(n for n in available if not n.startswith("judge"))
     unknown = [n for n in names if n not in available]
     if unknown:
-        parser.error(f"no run folder {', '.join(unknown)} in {args.checkpoints}; "
+        parser.error(f"no run folder {', '.join(unknown)} in {', '.join(map(str, run_dirs))}; "
                      f"available: {', '.join(sorted(available)) or 'none'}")
+    table = None
+    if Path(args.table).exists():
+        try:
+            table = read_table(args.table)
+        except TableError as exc:
+            print(f"error: {exc} (move it away to start a new table)", file=sys.stderr)
+            return 2
     try:
         ensure_mnist(args.data_dir)
         test_x, test_y = load_mnist(False, args.data_dir)
@@ -74,26 +145,84 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.n_test:
         test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
-    rows, failed = [], 0
-    for name in names:
+    try:
+        judge_run = _find_judge(run_dirs, args.judge, device)
+    except CheckpointError as exc:
+        print(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable", file=sys.stderr)
+        judge_run = None
+    if judge_run is None:
+        print("warning: no judge run found; judge metrics will say unavailable", file=sys.stderr)
+    evaluator = Evaluator(test_x, test_y, judge_run.model if judge_run else None, device,
+                          fid_per_digit=args.fid_per_digit, gia_per_digit=args.gia_per_digit,
+                          progress=lambda desc: functools.partial(tqdm, desc=desc, leave=False, unit="batch"),
+                          log=tqdm.write, batch_size=args.batch_size)
+    wanted = args.metrics or list(METRICS)
+    failed = 0
+
+    def save(rows):
+        nonlocal table
+        if not args.no_write and Path(args.table).exists():
+            table = read_table(args.table)  # another evaluation may have added rows meanwhile
+        table = merge_rows(table, rows)
+        if not args.no_write:
+            write_table(table, args.table)
+
+    for name in tqdm(names, desc="runs", unit="run"):
         try:
             run = load_run(available[name], device)
         except CheckpointError as exc:
-            print(f"skipped {name}: {exc}", file=sys.stderr)
+            tqdm.write(f"skipped {name}: {exc}")
             failed += 1
             continue
-        metrics = evaluate_test_metrics(run.model, test_x.to(device), test_y.to(device))
-        for entry in metrics.values():
-            entry["device"] = str(device)
-            entry["weights"] = run.config.get("weights_dtype", "float32") + " as shipped"
+        if run.model.role == JUDGE:
+            tqdm.write(f"skipped {name}: the judge scores the others; its accuracy is in its metrics.json")
+            continue
+        modes = [None] + (list(run.model.generation_modes[1:]) if args.all_modes else [])
+        shipped = available[name].parent.resolve() == (REPO_ROOT / "checkpoints").resolve()
+        base = {"run": name, "model": run.config["model"], "display_name": run.model.display_name,
+                "latent_dim": run.model.latent_dim, "seed": run.config.get("training", {}).get("seed"),
+                "weights": f"{run.config.get('weights_dtype', 'float32')} ({'shipped' if shipped else 'not shipped'})"}
+        for mode in modes:
+            metrics = wanted if mode is None else [m for m in wanted if m in GENERATED_METRICS]
+            if args.skip_done and table is not None:
+                metrics = [m for m in metrics if not _done(table, name, m, mode or _mode_of(run.model, m), len(test_x), args)]
+            if not metrics:
+                tqdm.write(f"{name}{'' if mode is None else ' (' + mode + ')'}: requested metrics already in the table")
+                continue
+            tqdm.write(f"{name} ({run.model.describe()}{'' if mode is None else ', mode ' + mode}) on {device}:")
+            save([{**base, **row} for row in evaluator.evaluate(run.model, metrics, mode=mode)])
+    if args.reference:
+        train_x, train_y = load_mnist(True, args.data_dir)
+        n = min(args.fid_per_digit * 10, train_x.shape[0])
+        tqdm.write(f"{REFERENCE_RUN}: scoring {n} real training images like generated ones")
+        rows = evaluator.evaluate_real(train_x[:n], train_y[:n], [m for m in wanted if m in GENERATED_METRICS])
+        save([{"run": REFERENCE_RUN, "model": REFERENCE_MODEL, "display_name": f"Real MNIST ({n:,} training images)",
+               "latent_dim": None, "seed": None, "weights": "", **row} for row in rows])
+    if table is not None and not table.empty:
+        print()
+        print(summary_markdown(table))
         if not args.no_write:
-            (run.path / METRICS).write_text(json.dumps(metrics, indent=2) + "\n")
-        rows.append({"run": name, "model": run.config["model"], "latent": run.model.latent_dim, "metrics": metrics})
-        print(f"{name}: " + ", ".join(f"{k}={v['value']:.4f}" for k, v in metrics.items()), flush=True)
-    print()
-    order = list(REGISTRY)  # seed order: seed 000's models first, the judge last
-    print(table(sorted(rows, key=lambda r: (order.index(r["model"]), r["latent"], r["run"]))))
+            print(f"\nwrote {args.table}")
     return 1 if failed else 0
+
+
+def _mode_of(model, metric: str) -> str:
+    """The generation mode the table records for ``metric`` by default (see Evaluator.evaluate)."""
+    return model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE
+
+
+def _done(table, run: str, metric: str, mode: str, n_test: int, args) -> bool:
+    """True when the table holds (run, metric, mode) as ok or n/a, at the sample count asked now."""
+    rows = table[(table["run"] == run) & (table["metric"] == metric) & table["status"].isin(["ok", "n/a"])]
+    if metric in GENERATED_METRICS:  # the other metrics have one (input) mode per run
+        rows = rows[rows["mode"] == mode]
+    if rows.empty:
+        return False
+    if rows["status"].iloc[0] == "n/a":
+        return True
+    expected = {"generated_accuracy": args.gia_per_digit * 10, "classification_accuracy": n_test,
+                "reconstruction_bce": n_test, "reconstruction_bce_image_only": n_test}.get(metric, args.fid_per_digit * 10)
+    return int(rows["n"].iloc[0]) == expected
 
 
 if __name__ == "__main__":

@@ -82,3 +82,15 @@ def test_latent_scatter_selection_shows_the_images(page):
     caption.wait_for(timeout=60_000)
     text = caption.inner_text()
     assert text.count("#") >= 1 and "(" in text  # e.g. "Selected: #1416 (0), #1768 (0)"
+
+
+def test_leaderboard_draws_its_plot_and_table(page):
+    """The leaderboard's plotly chart (drawn by JavaScript) shows one trace per architecture."""
+    page.goto(page.url.rsplit("/", 1)[0] + "/leaderboard", wait_until="domcontentloaded")
+    plot = page.locator(".js-plotly-plot").first
+    plot.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(1000)
+    names = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    assert any(name.startswith("CAE") for name in names) and any("Table 1" in name for name in names), names
+    assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
+    assert page.get_by_text("Beside seed 000's Table 1").is_visible()

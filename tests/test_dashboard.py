@@ -175,7 +175,7 @@ def test_runs_can_be_preselected_by_the_link():
 def test_every_page_serves_every_shipped_run_or_says_why():
     """All shipped runs at once: no page may fail on a model that cannot serve it."""
     pages = ["home", "loss_curves", "reconstructions", "generation", "latent_space", "latent_plane",
-             "latent_explorer", "restyle", "draw"]
+             "latent_explorer", "restyle", "draw", "leaderboard"]
     for page in pages:
         at = open_page(page if page != "home" else None, runs=SHIPPED_MODELS)
         assert not at.error, (page, [e.value for e in at.error])
@@ -219,3 +219,41 @@ def test_gan_loss_curves_show_discriminator_and_generator():
     at = open_page("loss_curves", runs=["cgan-z100-s0", "cae-z32-s0"])
     assert set(at.multiselect(key="loss_components").value) == {"loss", "d_loss", "g_loss"}
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_leaderboard_reads_the_shipped_table():
+    from core.leaderboard import METRICS, read_table
+
+    shipped = read_table(DEFAULT_CHECKPOINT_DIR / "results.csv")
+    at = open_page("leaderboard")
+    assert [t.value for t in at.main.title] == ["Leaderboard"]
+    board = at.dataframe[0].value
+    configs = shipped[shipped["model"] != "judge"][["model", "latent_dim"]].drop_duplicates()
+    assert len(board) == len(configs)
+    labels = [METRICS[m].label for m in METRICS if m in set(shipped["metric"])]
+    assert set(labels) <= set(board.columns)
+    for label in labels:  # one best per column that has numbers
+        column = board[label].astype(str)
+        if column.str.contains(r"\d", regex=True).any():
+            assert column.str.endswith("★").sum() == 1, label
+    cgan = board[board["model"] == "cGAN"].iloc[0]
+    assert cgan["Classification Accuracy"] == "n/a" and cgan["Reconstruction Error (BCE)"] == "n/a"
+    assert "★" not in "".join(board[board["model"].str.startswith("Real MNIST")].iloc[0].astype(str))
+    compare = at.dataframe[1].value  # seed 000's Table 1 beside ours
+    assert len(compare) == 8 and "Reconstruction Error (BCE) · Table 1" in compare.columns
+    assert compare.iloc[0]["Reconstruction Error (BCE) · Table 1"] == "83.4 ± 0.85"
+    at.selectbox(key="leaderboard_metric").set_value("reconstruction_bce").run()
+    assert not at.exception
+    assert len(at.get("download_button")) == 2
+
+
+@pytest.mark.parametrize("content", [None, "run,metric\nx,y\n"])
+def test_leaderboard_without_a_readable_table_says_how_to_make_one(tmp_path, monkeypatch, content):
+    root = tmp_path / "runs"
+    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    if content is not None:
+        (root / "results.csv").write_text(content)
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_page("leaderboard")
+    message = at.error[0].value
+    assert ("scripts/evaluate.py" in message) if content is None else ("lacks the column" in message)

@@ -446,7 +446,7 @@ def test_undeclared_capabilities_raise_unsupported():
     x, y = batch(2)
     assert not any(model.can(c) for c in ALL_CAPABILITIES)
     calls = [lambda: model.encode(x, y), lambda: model.decode(torch.zeros(2, 1)), lambda: model.reconstruct(x),
-             lambda: model.classify(x), lambda: model.generate(y),
+             lambda: model.classify(x), lambda: model.generate(y), lambda: model.sample(2),
              lambda: model.training_loss(x, y, torch.Generator()),
              lambda: model.validation_loss(x, y, torch.Generator())]
     for call in calls:

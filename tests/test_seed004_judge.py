@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from core.models.judge import JudgeClassifier, random_affine
+from core.models.judge import JudgeClassifier, random_affine, random_blur_and_dim
 from core.models.seed004 import ConvolutionalVAE
 
 
@@ -88,3 +88,26 @@ def test_judge_short_training_lowers_the_loss(mnist_splits):
     torch.manual_seed(0)
     losses = steps(JudgeClassifier(width=8), mnist_splits.train_x[:2048], mnist_splits.train_y[:2048], 30)
     assert sum(losses[-6:]) / 6 < 0.6 * sum(losses[:6]) / 6
+
+
+def test_blur_and_dim_augmentation_keeps_ink_mass_and_dims_within_bounds():
+    x = torch.zeros(64, 1, 28, 28)
+    x[:, 0, 10:18, 13:15] = 1.0  # a "1", away from the border so blurring loses no ink
+    gen = torch.Generator().manual_seed(0)
+    blurred_only = random_blur_and_dim(x, gen, p=1.0, min_gain=1.0)
+    assert torch.allclose(blurred_only.sum((1, 2, 3)), x.sum((1, 2, 3)), rtol=1e-5)  # blur keeps the ink
+    assert (blurred_only.amax((1, 2, 3)) < 1.0).all() and (blurred_only > 0).sum() > (x > 0).sum()
+    dimmed = random_blur_and_dim(x, gen, p=1.0, min_gain=0.4)
+    gain = dimmed.sum((1, 2, 3)) / x.sum((1, 2, 3))
+    assert (gain >= 0.4 - 1e-5).all() and (gain <= 1 + 1e-5).all() and gain.std() > 0
+    assert torch.equal(random_blur_and_dim(x, gen, p=0.0), x)  # p=0: untouched
+
+
+def test_vae_samples_from_its_prior_reproducibly():
+    vae = ConvolutionalVAE().eval()
+    assert vae.can("sample") and not vae.can("generate")
+    a = vae.sample(5, generator=torch.Generator().manual_seed(3))
+    b = vae.sample(5, generator=torch.Generator().manual_seed(3))
+    assert a.shape == (5, 1, 28, 28) and torch.equal(a, b)
+    assert a.min() >= 0 and a.max() <= 1
+    assert not torch.equal(a, vae.sample(5, generator=torch.Generator().manual_seed(4)))

@@ -25,7 +25,9 @@ GENERATE = "generate"
 ENCODE = "encode"
 DECODE = "decode"
 RESTYLE = "restyle"
-ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE)
+#: unconditional samples from the prior (models that never see labels)
+SAMPLE = "sample"
+ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE, SAMPLE)
 
 #: roles: a compared model, or the judge classifier that scores the others (never compared)
 MODEL = "model"
@@ -116,6 +118,10 @@ class DigitModel(nn.Module):
                  mode: str | None = None) -> torch.Tensor:
         """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,), one per label."""
         raise self._unsupported(GENERATE)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` images (n, 1, 28, 28) in [0, 1] drawn from the model without a label (prior samples)."""
+        raise self._unsupported(SAMPLE)
 
     def restyle(self, x: torch.Tensor, y: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Images (N, T, 1, 28, 28): each image ``x`` (N, 1, 28, 28) of digit ``y`` (N,) redrawn as

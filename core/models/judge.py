@@ -4,7 +4,9 @@ It is not one of the compared models (``role = JUDGE``): the evaluation metrics 
 generated digits, the dashboard to judge drawn ones. Architecture: a small VGG-style network
 (two 3×3 convolution blocks with batch normalization and max-pooling, a 128-unit hidden layer
 with dropout), trained with light random affine augmentation (±10°, ±2 pixels, scale 0.9–1.1) so it
-also reads digits drawn on the canvas. Its 128-d penultimate features serve a fast FID.
+also reads digits drawn on the canvas, and with random blur and dimming so it also reads the soft,
+gray digits that autoencoders generate (a judge trained on crisp digits alone reads a blurred,
+dimmed "2" as an "8"). Its 128-d penultimate features serve a fast FID.
 """
 
 from __future__ import annotations
@@ -40,6 +42,23 @@ def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 
     return F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
 
 
+def random_blur_and_dim(x: torch.Tensor, generator: torch.Generator, max_sigma: float = 1.5,
+                        min_gain: float = 0.4, p: float = 0.5) -> torch.Tensor:
+    """Blur each image (N, 1, 28, 28) with probability ``p`` by a 5×5 Gaussian of σ ~ U(0.3,
+    max_sigma) pixels, and independently, with probability ``p``, multiply it by a gain ~ U(min_gain, 1)."""
+    n = x.shape[0]
+    r = torch.rand(n, 4, generator=generator).to(x.device)
+    sigma = 0.3 + r[:, 0] * (max_sigma - 0.3)
+    offsets = torch.arange(5, device=x.device, dtype=x.dtype) - 2
+    g = torch.exp(-offsets[None] ** 2 / (2 * sigma[:, None] ** 2))
+    g = g / g.sum(1, keepdim=True)                                   # (N, 5)
+    kernels = (g[:, :, None] * g[:, None, :])[:, None]               # (N, 1, 5, 5)
+    blurred = F.conv2d(x.reshape(1, n, 28, 28), kernels, padding=2, groups=n).reshape(n, 1, 28, 28)
+    x = torch.where((r[:, 1] < p).view(n, 1, 1, 1), blurred, x)
+    gain = torch.where(r[:, 2] < p, min_gain + r[:, 3] * (1 - min_gain), torch.ones_like(r[:, 3]))
+    return x * gain.view(n, 1, 1, 1)
+
+
 class JudgeClassifier(DigitModel):
     """Independent CNN digit classifier (the judge).
 
@@ -56,7 +75,7 @@ class JudgeClassifier(DigitModel):
     role = JUDGE
     loss_components = ("loss", "error")
     default_training = {"epochs": 8, "batch_size": 128, "lr": 1e-3}
-    training_inputs = "images with random affine augmentation, and their digits"
+    training_inputs = "images with random affine, blur and dimming augmentation, and their digits"
 
     def __init__(self, width: int = 32, dropout: float = 0.3):
         super().__init__()
@@ -85,8 +104,9 @@ class JudgeClassifier(DigitModel):
         return {"loss": F.nll_loss(logp, y), "error": (logp.argmax(1) != y).float().mean().detach()}
 
     def training_loss(self, x, y, generator):
-        """Cross-entropy on randomly augmented images (see :func:`random_affine`)."""
-        return self._losses(random_affine(x, generator), y)
+        """Cross-entropy on randomly augmented images (:func:`random_affine`, then
+        :func:`random_blur_and_dim`)."""
+        return self._losses(random_blur_and_dim(random_affine(x, generator), generator), y)
 
     def validation_loss(self, x, y, generator):
         """Cross-entropy and error rate on the images as they are."""

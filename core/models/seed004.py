@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, DigitModel
+from .base import DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, SAMPLE, DigitModel
 
 
 class ConvolutionalVAE(DigitModel):
@@ -44,7 +44,7 @@ class ConvolutionalVAE(DigitModel):
     name = "conv-vae"
     display_name = "Conv β-VAE"
     source = "seed 004, sections II.B and II.C"
-    capabilities = frozenset({RECONSTRUCT, ENCODE, DECODE})
+    capabilities = frozenset({RECONSTRUCT, ENCODE, DECODE, SAMPLE})
     input_modes = (IMAGE_ONLY,)
     loss_components = ("loss", "bce", "kl")
     default_training = {"epochs": 10, "batch_size": 128, "lr": 1e-3}
@@ -92,6 +92,13 @@ class ConvolutionalVAE(DigitModel):
     def reconstruct(self, x, y=None):
         """Reconstruction (N, 1, 28, 28) of ``x`` through the posterior mean."""
         return self.decode(self.encode(x))
+
+    @torch.no_grad()
+    def sample(self, n, generator=None):
+        """``n`` images (n, 1, 28, 28) decoded from z ~ N(0, I), the prior of seed 004's VAE;
+        ``generator`` (a CPU ``torch.Generator``) makes the draw reproducible."""
+        z = torch.randn(int(n), self.latent_dim, generator=generator).to(self.device)
+        return self.decode(z)
 
     def training_loss(self, x, y, generator):
         """β-ELBO of a batch (labels unused): ``bce``, ``kl`` and ``loss = bce + β kl``, nats per image."""

@@ -1,0 +1,150 @@
+"""scripts/evaluate.py end to end on a tiny subset, as a user runs it, and the results table."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.inception import inception_weights
+from core.leaderboard import (COLUMNS, METRICS, TableError, best_per_metric, default_rows, merge_rows, read_table,
+                              summarize)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EVALUATE = REPO_ROOT / "scripts" / "evaluate.py"
+TINY = ["--n-test", "20", "--fid-per-digit", "2", "--gia-per-digit", "2"]
+
+
+def run_evaluate(*args, tmp_path: Path, timeout: float = 400) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", DIGITLAB_CACHE=str(tmp_path / "cache"),
+               DIGITLAB_INCEPTION=str(inception_weights(log=lambda line: None)))
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return subprocess.run([sys.executable, str(EVALUATE), *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_evaluate_end_to_end_on_a_tiny_subset(tmp_path, mnist_root):
+    table_path = tmp_path / "results.csv"
+    runs = ["cae-z8-s0", "cgan-z100-s0", "conv-vae-z2-s0"]
+    result = run_evaluate("--runs", *runs, "--table", table_path, "--device", "cpu", "--reference", *TINY,
+                          "--data-dir", mnist_root, tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = read_table(table_path)
+    assert set(table["run"]) == {*runs, "mnist-train-10k"}
+    for run in runs:
+        assert set(table[table["run"] == run]["metric"]) == set(METRICS)
+    rows = table.set_index(["run", "metric"])
+    # figures with their sample counts and device
+    assert rows.loc[("cae-z8-s0", "generated_accuracy"), "n"] == 20
+    assert rows.loc[("cae-z8-s0", "fid_inception"), "status"] == "ok"
+    assert rows.loc[("cae-z8-s0", "fid_inception"), "n"] == 20 and rows.loc[("cae-z8-s0", "fid_inception"), "value"] > 0
+    assert rows.loc[("cae-z8-s0", "classification_accuracy"), "n"] == 20
+    assert rows.loc[("cae-z8-s0", "reconstruction_bce"), "value"] > 0
+    assert set(table["device"]) == {"cpu"}
+    assert rows.loc[("cae-z8-s0", "reconstruction_bce"), "weights"] == "float16 (shipped)"
+    # what does not apply says so instead of a number
+    for run, metric in [("cgan-z100-s0", "classification_accuracy"), ("cgan-z100-s0", "reconstruction_bce"),
+                        ("conv-vae-z2-s0", "generated_accuracy")]:
+        assert rows.loc[(run, metric), "status"] == "n/a" and math.isnan(rows.loc[(run, metric), "value"])
+    assert rows.loc[("conv-vae-z2-s0", "fid_judge"), "mode"] == "prior samples (no label)"
+    assert rows.loc[("mnist-train-10k", "generated_accuracy"), "value"] > 0.9  # the judge reads real digits
+    assert "| CAE | 8 | 0 |" in result.stdout and "(0.9)" in result.stdout  # Table 1 beside ours
+
+    # --skip-done computes nothing twice
+    done = ["generated_accuracy", "fid_inception", "fid_judge", "classification_accuracy", "reconstruction_bce"]
+    again = run_evaluate("--runs", "cae-z8-s0", "--table", table_path, "--device", "cpu", "--skip-done", *TINY,
+                         "--metrics", *done, "--data-dir", mnist_root, tmp_path=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "already in the table" in again.stdout
+    assert read_table(table_path)["evaluated_at"].tolist() == table["evaluated_at"].tolist()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--metrics", "nope"], "invalid choice: 'nope'"),
+    (["--runs", "no-such-run"], "no run folder no-such-run"),
+    (["--fid-per-digit", "0"], "expected a number of at least 1"),
+    (["--run-dirs", "/no/such/folder"], "no such folder"),
+])
+def test_evaluate_rejects_bad_arguments(tmp_path, args, message):
+    result = run_evaluate(*args, "--table", tmp_path / "t.csv", tmp_path=tmp_path, timeout=120)
+    assert result.returncode == 2 and message in result.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_evaluate_keeps_a_broken_table(tmp_path):
+    broken = tmp_path / "results.csv"
+    broken.write_text("run,metric\ncae-z8-s0,fid_judge\n")
+    result = run_evaluate("--runs", "cae-z8-s0", "--table", broken, tmp_path=tmp_path, timeout=120)
+    assert result.returncode == 2 and "lacks the column" in result.stderr
+    assert broken.read_text() == "run,metric\ncae-z8-s0,fid_judge\n"
+
+
+# --- the table's arithmetic -------------------------------------------------------------------------
+
+def _row(run, model, latent, seed, metric, value, status="ok", mode=""):
+    return {"run": run, "model": model, "display_name": model.upper(), "latent_dim": latent, "seed": seed,
+            "metric": metric, "status": status, "value": value, "spread": None, "n": 10, "mode": mode,
+            "device": "cpu", "weights": "", "protocol": "", "note": "", "seconds": 0.1, "evaluated_at": ""}
+
+
+def test_summary_is_mean_and_sample_std_over_seeds_and_marks_the_best():
+    rows = [_row(f"cae-z8-s{s}", "cae", 8, s, "reconstruction_bce", v) for s, v in enumerate([80.0, 82.0, 84.0])]
+    rows += [_row(f"cvae-z8-s{s}", "cvae", 8, s, "reconstruction_bce", v) for s, v in enumerate([90.0, 92.0])]
+    rows += [_row("cae-z8-s0", "cae", 8, 0, "classification_accuracy", 0.95),
+             _row("cvae-z8-s0", "cvae", 8, 0, "classification_accuracy", 0.97),
+             _row("cgan-z100-s0", "cgan", 100, 0, "classification_accuracy", None, status="n/a")]
+    summary = summarize(merge_rows(None, rows)).set_index(["model", "metric"])
+    assert summary.loc[("cae", "reconstruction_bce"), "mean"] == pytest.approx(82.0)
+    assert summary.loc[("cae", "reconstruction_bce"), "std"] == pytest.approx(2.0)  # ddof=1, as for Table 1
+    assert summary.loc[("cae", "reconstruction_bce"), "seeds"] == "0,1,2"
+    assert summary.loc[("cvae", "reconstruction_bce"), "std"] == pytest.approx(math.sqrt(2.0))
+    assert math.isnan(summary.loc[("cae", "classification_accuracy"), "std"])  # one seed: no std
+    assert summary.loc[("cgan", "classification_accuracy"), "status"] == "n/a"
+    best = best_per_metric(summarize(merge_rows(None, rows)))
+    assert best["reconstruction_bce"] == ("cae", 8)  # lower is better
+    assert best["classification_accuracy"] == ("cvae", 8)  # higher is better
+
+
+def test_merge_replaces_the_same_run_metric_and_mode_and_keeps_the_rest(tmp_path):
+    old = merge_rows(None, [_row("cae-z8-s0", "cae", 8, 0, "fid_judge", 5.0, mode="density"),
+                            _row("cae-z8-s0", "cae", 8, 0, "fid_judge", 50.0, mode="deterministic")])
+    new = merge_rows(old, [_row("cae-z8-s0", "cae", 8, 0, "fid_judge", 4.0, mode="density")])
+    assert sorted(new["value"]) == [4.0, 50.0]
+    assert default_rows(new)["value"].tolist() == [4.0]  # the CAE's default generation mode is density
+    path = tmp_path / "t.csv"
+    new.to_csv(path, index=False)
+    assert list(read_table(path).columns) == list(COLUMNS)
+
+
+def test_read_table_errors(tmp_path):
+    with pytest.raises(TableError, match="no results table"):
+        read_table(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"\xff\xfe\x00garbage")
+    with pytest.raises(TableError):
+        read_table(bad)
+
+
+def test_shipped_table_covers_every_shipped_run_and_metric():
+    """checkpoints/results.csv holds a row for every shipped run × metric, each figure with its
+    sample count and device, at the full protocol sizes (10,000 generated images for FID and IS)."""
+    from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
+
+    table = read_table(REPO_ROOT / "checkpoints" / "results.csv")
+    shipped = {p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR) if not p.name.startswith("judge")}
+    assert set(table["metric"]) <= set(METRICS)
+    assert set(table["status"]) <= {"ok", "n/a", "unavailable"}
+    for run in shipped:  # Inception FID takes ~35 CPU-minutes per run: it may still be on its way
+        assert set(METRICS) - {"fid_inception"} <= set(table[table["run"] == run]["metric"]), run
+    ok = table[table["status"] == "ok"]
+    assert ok["value"].notna().all() and (ok["n"] > 0).all() and (ok["device"] != "").all()
+    expected_n = {"generated_accuracy": 1000, "classification_accuracy": 10000, "reconstruction_bce": 10000,
+                  "fid_judge": 10000, "is_judge": 10000, "fid_inception": 10000}
+    models = ok[ok["model"] != "real-data"]
+    for metric, n in expected_n.items():
+        assert (models[models["metric"] == metric]["n"] == n).all(), metric
+    assert (table[table["status"] != "ok"]["note"] != "").all()  # every missing number says why
