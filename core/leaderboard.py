@@ -218,6 +218,11 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+def union_seeds(seed_lists: Iterable[str]) -> str:
+    """Seeds appearing in any of ``seed_lists`` (each like "0,1,2"), sorted: "0,1,2"."""
+    return ",".join(sorted({s for text in seed_lists for s in str(text).split(",") if s}, key=int))
+
+
 def best_per_metric(summary: pd.DataFrame) -> dict[str, tuple[str, Any]]:
     """{metric: (model, latent_dim)} of the best mean in each column (reference rows excluded)."""
     best = {}

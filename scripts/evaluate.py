@@ -18,6 +18,7 @@ Inception features are cached under .cache/features/ after the first run.
     python scripts/evaluate.py --metrics fid_judge is_judge --runs cgan-z100-s0
     python scripts/evaluate.py --reference                      # also score 10,000 real training images
     python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
+    python scripts/evaluate.py --summary                        # print mean ± std of the table, compute nothing
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
-                              default_rows, merge_rows, read_table, summarize, write_table)
+                              default_rows, merge_rows, read_table, summarize, union_seeds, write_table)
 from core.models import REGISTRY
 from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
@@ -65,14 +66,14 @@ def summary_markdown(table) -> str:
             -1 if cfg["latent_dim"] != cfg["latent_dim"] else cfg["latent_dim"]))]
         latent = "" if cfg["latent_dim"] != cfg["latent_dim"] else int(cfg["latent_dim"])
         ref = SEED000_TABLE1.get((cfg["model"], latent), {})
-        cells, seeds = [], ""
+        cells = []
+        seeds = union_seeds(rows["seeds"])
         for metric in SUMMARY_METRICS:
             row = rows[rows["metric"] == metric]
             if row.empty:
-                cells.append("")
+                cells.append("not computed yet")
                 continue
             row = row.iloc[0]
-            seeds = seeds or row["seeds"]
             text = _cell(row["mean"], row["std"], METRICS[metric].digits) if row["status"] == "ok" else row["status"]
             table1 = METRICS[metric].table1
             if table1 and table1 in ref:
@@ -113,6 +114,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip (run, metric) pairs the table already holds as ok with the same sample count")
     parser.add_argument("--all-modes", action="store_true",
                         help="also compute the generated-image metrics in every other generation mode")
+    parser.add_argument("--summary", action="store_true",
+                        help="only print the table's mean ± std summary (Markdown) and exit; computes nothing")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
@@ -137,6 +140,12 @@ def main(argv: list[str] | None = None) -> int:
         except TableError as exc:
             print(f"error: {exc} (move it away to start a new table)", file=sys.stderr)
             return 2
+    if args.summary:
+        if table is None:
+            print(f"error: no results table at {args.table}", file=sys.stderr)
+            return 2
+        print(summary_markdown(table))
+        return 0
     try:
         ensure_mnist(args.data_dir)
         test_x, test_y = load_mnist(False, args.data_dir)

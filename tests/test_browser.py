@@ -90,7 +90,7 @@ def test_leaderboard_draws_its_plot_and_table(page):
     plot = page.locator(".js-plotly-plot").first
     plot.wait_for(state="visible", timeout=90_000)
     page.wait_for_timeout(1000)
-    names = page.locator(".js-plotly-plot .legendtext").all_inner_texts()
+    names = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert any(name.startswith("CAE") for name in names) and any("Table 1" in name for name in names), names
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
     assert page.get_by_text("Beside seed 000's Table 1").is_visible()

@@ -13,7 +13,7 @@ import streamlit as st
 
 from common import results_table
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, default_mode,
-                              default_rows, summarize)
+                              default_rows, summarize, union_seeds)
 from core.models import REGISTRY
 from core.reference import SEED000_TABLE1
 
@@ -62,7 +62,7 @@ for _, cfg in configs.iterrows():
     rows = summary[(summary["model"] == cfg["model"]) & (summary["latent_dim"].fillna(-1) ==
                                                          (-1 if pd.isna(cfg["latent_dim"]) else cfg["latent_dim"]))]
     record = {"model": cfg["display_name"], "z": _latent(cfg["latent_dim"]),
-              "seeds": ",".join(sorted({s for s in ",".join(rows["seeds"]).split(",") if s}, key=int))}
+              "seeds": union_seeds(rows["seeds"])}
     for _, row in rows.iterrows():
         record[METRICS[row["metric"]].label] = cell(row)
     records.append(record)
@@ -72,12 +72,17 @@ st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
 notes = table[table["status"] == "unavailable"].drop_duplicates("metric")
 for _, row in notes.iterrows():
     st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {row['note']}")
-pending = [m for m in ("fid_inception",) if m in metric_keys]
-if pending:
-    counted = summary[(summary["metric"] == "fid_inception") & (summary["status"] == "ok")]
-    st.caption(f"FID (InceptionV3) is computed at {int(counted['n'].max()) if not counted.empty else 0:,} generated "
-               "images per run, seed 0 only where the seeds column of that cell is missing: InceptionV3 reads about 5 "
-               "images/s on a 2-core CPU. Cells without a ± come from one seed.")
+ranked = summary[(summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
+seed_counts = ranked.groupby("metric")["n_seeds"].max()
+fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
+if fewer:
+    st.caption(f"Cells without ± come from one training seed: {', '.join(fewer)} "
+               "(InceptionV3 reads about 5 images/s on a 2-core CPU, about 35 minutes per run at 10,000 images, "
+               "so it runs on seed 0 first).")
+missing = sorted(set(METRICS) - set(summary["metric"]))
+if missing:
+    st.caption("Not in the table yet: " + ", ".join(METRICS[m].label for m in missing)
+               + f". Compute with `python scripts/evaluate.py --metrics {' '.join(missing)}`.")
 
 # --- seed 000's Table 1 beside ours -------------------------------------------------------------------
 st.subheader("Beside seed 000's Table 1")
@@ -90,12 +95,11 @@ compare = []
 for (model, latent), ref in SEED000_TABLE1.items():
     rows = summary[(summary["model"] == model) & (summary["latent_dim"] == latent)]
     record = {"model": REGISTRY[model].display_name, "z": latent}
-    for key in metric_keys:
-        spec = METRICS[key]
+    for key, spec in METRICS.items():
         if not spec.table1:
             continue
         mine = rows[rows["metric"] == key]
-        record[f"{spec.label} · ours"] = cell(mine.iloc[0]) if not mine.empty else ""
+        record[f"{spec.label} · ours"] = cell(mine.iloc[0]) if not mine.empty else "not computed yet"
         mean, std = ref[spec.table1]
         record[f"{spec.label} · Table 1"] = f"{mean:g} ± {std:g}"
     compare.append(record)
