@@ -71,7 +71,8 @@ def summary_markdown(table) -> str:
         for metric in SUMMARY_METRICS:
             row = rows[rows["metric"] == metric]
             if row.empty:
-                cells.append("not computed yet")
+                real_only = cfg["model"] == REFERENCE_MODEL and metric not in GENERATED_METRICS
+                cells.append("—" if real_only else "not computed yet")
                 continue
             row = row.iloc[0]
             text = _cell(row["mean"], row["std"], METRICS[metric].digits) if row["status"] == "ok" else row["status"]
