@@ -141,7 +141,6 @@ class Evaluator:
         self._networks: dict[str, torch.nn.Module] = {}
         self._failures: dict[str, str] = {}
         self._real: dict[str, torch.Tensor] = {}
-        self._mode: str | None = None
 
     # --- feature networks ---------------------------------------------------------------------
     def _network(self, key: str) -> torch.nn.Module | None:
@@ -217,20 +216,19 @@ class Evaluator:
         """
         if mode is not None and mode not in model.generation_modes:
             raise ValueError(f"{model.describe()} has no generation mode {mode!r}; choose from {model.generation_modes}")
-        self._mode = mode
         wanted = list(metrics) if metrics is not None else list(METRICS)
         unknown = [m for m in wanted if m not in METRICS]
         if unknown:
             raise KeyError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
         was_training = model.training
         model.eval()
-        generated: dict[str, tuple[torch.Tensor, str]] = {}
+        generated: dict[Any, Any] = {"mode": mode}  # this call's generated sets, and its generation mode
         rows = []
         for key in wanted:
             spec = METRICS[key]
             reason = spec.not_applicable(model)
             start = time.perf_counter()
-            gen_mode = self._mode or (model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE)
+            gen_mode = mode or (model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE)
             row = {"metric": key, "status": "ok", "value": None, "spread": None, "n": None,
                    "mode": gen_mode if key in GENERATED_METRICS else "",
                    "protocol": spec.protocol, "note": "", "device": _device_name(self.device)}
@@ -254,14 +252,15 @@ class Evaluator:
 
     def _generated(self, model: DigitModel, per_digit: int, seed: int,
                    cache: dict) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """Label-balanced generations (10·per_digit images, labels), or unconditional samples."""
-        key = (per_digit, seed, self._mode)
+        """Label-balanced generations (10·per_digit images, labels) in the mode ``cache["mode"]``
+        (None: the model's default), or unconditional samples; made once per evaluate() call."""
+        key = (per_digit, seed)
         if key not in cache:
             generator = torch.Generator().manual_seed(seed)
             chunks, labels = [], None
             with torch.no_grad():
                 if model.can(GENERATE):
-                    mode = self._mode or model.generation_modes[0]
+                    mode = cache["mode"] or model.generation_modes[0]
                     labels = torch.arange(N_CLASSES).repeat_interleave(per_digit)
                     for i in range(0, labels.shape[0], 1000):
                         chunks.append(model.generate(labels[i:i + 1000].to(model.device), generator=generator,
