@@ -100,6 +100,7 @@ GIA_SEED, FID_SEED = 0, 1
 CHUNK = 500
 #: the metrics that score a set of images, so real images can be scored like generated ones
 REAL_METRICS = GENERATED_METRICS
+REAL_MODE = "real MNIST training images"
 
 
 def _now() -> str:
@@ -222,13 +223,22 @@ class Evaluator:
             raise KeyError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
         was_training = model.training
         model.eval()
-        generated: dict[Any, Any] = {"mode": mode}  # this call's generated sets, and its generation mode
+        rows = self._rows(wanted, model, {"mode": mode})
+        model.train(was_training)
+        return rows
+
+    def _rows(self, wanted: list[str], model: DigitModel | None, cache: dict[Any, Any]) -> list[dict[str, Any]]:
+        """One row per metric of ``wanted``; ``cache`` holds the generation mode asked for (key
+        "mode") and the image sets made so far (real ones put there by :meth:`evaluate_real`)."""
         rows = []
         for key in wanted:
             spec = METRICS[key]
-            reason = spec.not_applicable(model)
+            reason = spec.not_applicable(model) if model is not None else None
             start = time.perf_counter()
-            gen_mode = mode or (model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE)
+            if model is None:
+                gen_mode = REAL_MODE
+            else:
+                gen_mode = cache["mode"] or (model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE)
             row = {"metric": key, "status": "ok", "value": None, "spread": None, "n": None,
                    "mode": gen_mode if key in GENERATED_METRICS else "",
                    "protocol": spec.protocol, "note": "", "device": _device_name(self.device)}
@@ -239,7 +249,7 @@ class Evaluator:
                 if missing:
                     row.update(status="unavailable", note=missing[0])
                 else:
-                    row.update(getattr(self, f"_{key}")(model, generated))
+                    row.update(getattr(self, f"_{key}")(model, cache))
             row.update(seconds=round(time.perf_counter() - start, 2), evaluated_at=_now())
             rows.append(row)
             if row["status"] == "ok":
@@ -247,7 +257,6 @@ class Evaluator:
                 self.log(f"  {key} = {row['value']:.4f}{spread} (n={row['n']}, {row['seconds']:.0f} s)")
             else:
                 self.log(f"  {key}: {row['status']} ({row['note']})")
-        model.train(was_training)
         return rows
 
     def _generated(self, model: DigitModel, per_digit: int, seed: int,
@@ -326,29 +335,11 @@ class Evaluator:
             images: float (N, 1, 28, 28) in [0, 1]; labels: int64 (N,).
             metrics: a subset of the generated-image metrics (default: all five); others are skipped.
         """
-        rows = []
         wanted = set(metrics) if metrics is not None else set(REAL_METRICS)
-        for key in (k for k in REAL_METRICS if k in wanted):
-            spec = METRICS[key]
-            start = time.perf_counter()
-            row = {"metric": key, "status": "ok", "value": None, "spread": None, "n": int(images.shape[0]),
-                   "mode": "real MNIST training images", "protocol": spec.protocol, "note": "",
-                   "device": _device_name(self.device)}
-            missing = [self._failures[n] for n in spec.networks if self._network(n) is None]
-            if missing:
-                row.update(status="unavailable", note=missing[0], n=None)
-            elif key == "generated_accuracy":
-                row["value"] = accuracy(self._features("judge-logits", images, "real"), labels)
-            elif key.startswith("fid"):
-                net = spec.networks[0]
-                row["value"] = frechet_distance(self.real_features(net), self._features(net, images, "real"))
-                row["note"] = f"against {self.test_x.shape[0]} test images"
-            else:
-                row["value"], row["spread"] = inception_score(self._features(spec.networks[0], images, "real"),
-                                                              splits=IS_SPLITS)
-            row.update(seconds=round(time.perf_counter() - start, 2), evaluated_at=_now())
-            rows.append(row)
-        return rows
+        real = (images.float().cpu(), labels.long().cpu(), REAL_MODE)
+        # the real set stands in for both generated sets, so the very same metric code scores it
+        cache = {"mode": None, (self.gia_per_digit, GIA_SEED): real, (self.fid_per_digit, FID_SEED): real}
+        return self._rows([k for k in REAL_METRICS if k in wanted], None, cache)
 
 
 class _JudgeHead(torch.nn.Module):
