@@ -230,8 +230,7 @@ def _done(table, run: str, metric: str, mode: str, n_test: int, args) -> bool:
         return False
     if rows["status"].iloc[0] == "n/a":
         return True
-    expected = {"generated_accuracy": args.gia_per_digit * 10, "classification_accuracy": n_test,
-                "reconstruction_bce": n_test, "reconstruction_bce_image_only": n_test}.get(metric, args.fid_per_digit * 10)
+    expected = {"gia": args.gia_per_digit * 10, "fid": args.fid_per_digit * 10, "test": n_test}[METRICS[metric].sample_set]
     return int(rows["n"].iloc[0]) == expected
 
 

@@ -246,6 +246,8 @@ def test_leaderboard_reads_the_shipped_table():
     at.selectbox(key="leaderboard_metric").set_value("reconstruction_bce").run()
     assert not at.exception
     assert len(at.get("download_button")) == 2
+    assert any(c.value.startswith("The judge that reads generated images is **Judge CNN") and "99.50 %" in c.value
+               for c in at.caption)  # read from the judge's own checkpoint, not written into the page
 
 
 @pytest.mark.parametrize("content", [None, "run,metric\nx,y\n"])

@@ -11,7 +11,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import results_table
+from common import fmt_metric, judge_run, results_table
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, default_mode,
                               default_rows, summarize, union_seeds)
 from core.models import REGISTRY
@@ -161,6 +161,10 @@ if not modes.empty and modes["mode"].nunique() > 1:
 
 # --- explanations, per-seed figures, download ----------------------------------------------------------------
 st.subheader("What the metrics mean")
+judge = judge_run()
+if judge is not None:
+    st.caption(f"The judge that reads generated images is **{judge.label}**, an independent CNN classifier: "
+               f"{fmt_metric(judge, 'classification_accuracy', 2, percent=True)} on the 10,000 test images.")
 for key in metric_keys:
     spec = METRICS[key]
     with st.expander(f"{spec.label} — {spec.better} is better"):
