@@ -9,8 +9,8 @@ metric) into the tidy table checkpoints/results.csv, with the sample count, prot
 time of every figure. It then prints mean ± std over seeds beside seed 000's Table 1.
 
 The table is rewritten after every run, so an interrupted evaluation keeps what it finished, and
---skip-done resumes it. InceptionV3 runs at about 5 images/s on 2 CPU cores (FID over 10,000
-generated images: ~35 minutes per run); use --device cuda where there is a GPU. The test images'
+--skip-done resumes it. InceptionV3 reads about 7 images/s per CPU core (FID over 10,000
+generated images: 23-40 minutes per run); use --device cuda where there is a GPU. The test images'
 Inception features are cached under .cache/features/ after the first run.
 
     python scripts/evaluate.py                                  # every run in checkpoints/
@@ -76,6 +76,8 @@ def summary_markdown(table) -> str:
                 continue
             row = row.iloc[0]
             text = _cell(row["mean"], row["std"], METRICS[metric].digits) if row["status"] == "ok" else row["status"]
+            if row["status"] == "ok" and row["seeds"] and row["seeds"] != seeds:  # fewer seeds than the row's
+                text += f" [seed {row['seeds']}]"
             table1 = METRICS[metric].table1
             if table1 and table1 in ref:
                 text += f" ({ref[table1][0]:g})"

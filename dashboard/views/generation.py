@@ -103,7 +103,7 @@ st.caption(
     "and the **Inception Score with the judge** (10 splits). Sets are drawn with the protocol's fixed seeds, so "
     "at 1,000 images per digit in a run's default mode the figures equal the shipped table's. FID falls as "
     "the set grows: compare figures at the same size only. The InceptionV3 FID is far too slow for this "
-    "(about 5 images/s on a CPU): it is in Measure → Leaderboard.")
+    "(about 7 images/s per CPU core): it is in Measure → Leaderboard.")
 ONDEMAND_METRICS = ("generated_accuracy", "fid_judge", "is_judge")
 s1, s2 = st.columns([2, 1])
 score_per_digit = s1.select_slider("Images per digit for FID and IS", [100, 250, 500, 1000], value=250,

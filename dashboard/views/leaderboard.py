@@ -78,8 +78,8 @@ seed_counts = ranked.groupby("metric")["n_seeds"].max()
 fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
 if fewer:
     st.caption(f"Cells without ± come from one training seed: {', '.join(fewer)} "
-               "(InceptionV3 reads about 5 images/s on a 2-core CPU, about 35 minutes per run at 10,000 images, "
-               "so it runs on seed 0 first).")
+               "(InceptionV3 reads about 7 images/s per CPU core, 23–40 minutes per run at 10,000 images, "
+               "so the shipped table has it for the seed-0 runs).")
 missing = sorted(set(METRICS) - set(summary["metric"]))
 if missing:
     st.caption("Not in the table yet: " + ", ".join(METRICS[m].label for m in missing)
