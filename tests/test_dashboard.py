@@ -250,6 +250,15 @@ def test_leaderboard_reads_the_shipped_table():
     assert cae8["FID (InceptionV3)"].endswith("[seed 0]") and "[seed" not in cae8["Generated Images Accuracy"]
     assert any("one training seed: FID (InceptionV3)" in c.value for c in at.caption)
     assert f"real training images score {fid['mnist-train-10k']:.2f} here" in "".join(m.value for m in at.markdown)
+    # every generation mode: ★ (the leaderboard's best) only on default-mode rows; other modes' figures
+    modes = next(d.value for d in at.dataframe if "mode" in d.value.columns)
+    starred = modes.drop(columns=["model", "z", "mode"]).astype(str).apply(lambda c: c.str.contains("★")).any(axis=1)
+    assert starred.any() and modes[starred]["mode"].str.endswith("(default)").all()
+    density = shipped[(shipped["run"] == "cvae-z16-s0") & (shipped["metric"] == "fid_inception")
+                      & (shipped["mode"] == "density")]["value"]
+    cvae16 = modes[(modes["model"] == "CVAE") & (modes["z"] == "16")].set_index("mode")
+    assert cvae16.loc["density", "FID (InceptionV3)"] == f"{density.iloc[0]:.2f}"
+    assert list(dict.fromkeys(modes["model"]))[:2] == ["CAE", "CVAE"]  # zoo order, not alphabetical
     at.selectbox(key="leaderboard_metric").set_value("reconstruction_bce").run()
     assert not at.exception
     assert len(at.get("download_button")) == 2

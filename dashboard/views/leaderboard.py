@@ -40,8 +40,9 @@ def _latent(value) -> str:
     return "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(int(value))
 
 
-def cell(row: pd.Series) -> str:
-    """A summary row as text: mean ± std, or what stands in for a number."""
+def cell(row: pd.Series, mark_best: bool = True) -> str:
+    """A summary row as text: mean ± std (★ when ``mark_best`` and it is the column's best), or
+    what stands in for a number."""
     if row["status"] == "n/a":
         return "n/a"
     if row["status"] != "ok":
@@ -50,7 +51,7 @@ def cell(row: pd.Series) -> str:
     text = f"{row['mean']:.{digits}f}"
     if not math.isnan(row["std"]):
         text += f" ± {row['std']:.{digits}f}"
-    if best.get(row["metric"]) == (row["model"], row["latent_dim"]):
+    if mark_best and best.get(row["metric"]) == (row["model"], row["latent_dim"]):
         text += " ★"
     return text
 
@@ -158,10 +159,13 @@ if not modes.empty and modes["mode"].nunique() > 1:
             "q(z | digit) (its default, as in seed 000), both models from an ex-post Gaussian fitted to each "
             "digit's training codes (*density*, Ghosh et al. 2020), or the single deterministic code of a "
             "digit. The default mode is marked.")
-        modes = modes.assign(
+        default = modes["mode"] == modes["model"].map(default_mode)
+        modes = modes.assign(  # ★ (best of the leaderboard's column) on default-mode rows only
+            value=[cell(r, mark_best=d) for (_, r), d in zip(modes.iterrows(), default)],
+            _o=modes["model"].map(order).fillna(len(order)), _d=~default,
             model=modes["display_name"], z=modes["latent_dim"].map(_latent),
-            mode=[f"{m} (default)" if m == default_mode(model) else m for m, model in zip(modes["mode"], modes["model"])],
-            value=[cell(r) for _, r in modes.iterrows()])
+            mode=modes["mode"].where(~default, modes["mode"] + " (default)"),
+        ).sort_values(["_o", "latent_dim", "_d"], kind="stable")
         wide = modes.pivot_table(index=["model", "z", "mode"], columns="metric", values="value", aggfunc="first",
                                  sort=False)
         wide = wide[[m for m in GENERATED_METRICS if m in wide.columns]].rename(columns=lambda m: METRICS[m].label)
