@@ -227,6 +227,13 @@ def union_seeds(seed_lists: Iterable[str]) -> str:
     return ",".join(sorted({s for text in seed_lists for s in str(text).split(",") if s}, key=int))
 
 
+def fewer_seeds_note(row: pd.Series, row_seeds: str) -> str:
+    """" [seed 0]" when summary ``row`` (see :func:`summarize`) holds figures of fewer training seeds
+    than ``row_seeds``, the seeds of its model's other figures (e.g. Inception FID, computed for
+    seed 0 only); "" otherwise."""
+    return f" [seed {row['seeds']}]" if row["status"] == "ok" and row["seeds"] and row["seeds"] != row_seeds else ""
+
+
 def best_per_metric(summary: pd.DataFrame) -> dict[str, tuple[str, Any]]:
     """{metric: (model, latent_dim)} of the best mean in each column (reference rows excluded)."""
     best = {}

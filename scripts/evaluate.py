@@ -37,7 +37,8 @@ from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
-                              default_rows, merge_rows, read_table, summarize, union_seeds, write_table)
+                              default_rows, fewer_seeds_note, merge_rows, read_table, summarize, union_seeds,
+                              write_table)
 from core.models import REGISTRY
 from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
@@ -76,8 +77,7 @@ def summary_markdown(table) -> str:
                 continue
             row = row.iloc[0]
             text = _cell(row["mean"], row["std"], METRICS[metric].digits) if row["status"] == "ok" else row["status"]
-            if row["status"] == "ok" and row["seeds"] and row["seeds"] != seeds:  # fewer seeds than the row's
-                text += f" [seed {row['seeds']}]"
+            text += fewer_seeds_note(row, seeds)
             table1 = METRICS[metric].table1
             if table1 and table1 in ref:
                 text += f" ({ref[table1][0]:g})"

@@ -181,3 +181,28 @@ def test_generated_accuracy_of_real_images_reads_their_labels(tiny_evaluator):
     rows = {r["metric"]: r for r in tiny_evaluator.evaluate_real(images, labels, ["generated_accuracy", "is_judge"])}
     assert rows["generated_accuracy"]["value"] == 1.0
     assert 9.3 < rows["is_judge"]["value"] <= 10.0  # 10 shuffled splits of 100: nearly uniform each
+
+
+def test_inception_score_with_inceptionv3_runs_through_torchvisions_classifier(tiny_evaluator, single_thread,
+                                                                                monkeypatch):
+    """The InceptionV3 Inception Score path end to end, with torchvision's architecture: its ImageNet
+    weights need internet (not here), so an untrained network stands in; without it the row says why."""
+    from torchvision.models import inception_v3
+
+    import core.inception as inception
+
+    def offline(log=print):
+        raise inception.InceptionUnavailable("no classifier weights here")
+
+    vae = build_model("conv-vae").eval()
+    monkeypatch.setattr(inception, "load_inception_classifier", offline)
+    row = tiny_evaluator.evaluate(vae, ["is_inception"])[0]
+    assert row["status"] == "unavailable" and row["note"] == "no classifier weights here" and row["value"] is None
+
+    torch.manual_seed(0)
+    net = inception.InceptionClassifier(inception_v3(weights=None, aux_logits=True, init_weights=False).eval())
+    monkeypatch.setattr(inception, "load_inception_classifier", lambda log=print: net)
+    fresh = Evaluator(tiny_evaluator.test_x, tiny_evaluator.test_y, None, "cpu", fid_per_digit=3, log=lambda l: None)
+    row = fresh.evaluate(vae, ["is_inception"])[0]
+    assert row["status"] == "ok" and row["n"] == 30
+    assert 1.0 <= row["value"] <= 1000.0 and row["spread"] is not None

@@ -13,7 +13,7 @@ import streamlit as st
 
 from common import fmt_metric, judge_run, results_table
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, default_mode,
-                              default_rows, summarize, union_seeds)
+                              default_rows, fewer_seeds_note, summarize, union_seeds)
 from core.models import REGISTRY
 from core.reference import SEED000_TABLE1
 
@@ -66,8 +66,7 @@ for _, cfg in configs.iterrows():
     record = {"model": cfg["display_name"], "z": _latent(cfg["latent_dim"]),
               "seeds": union_seeds(rows["seeds"])}
     for _, row in rows.iterrows():
-        fewer = row["status"] == "ok" and row["seeds"] != record["seeds"]  # e.g. Inception FID: seed 0 only
-        record[METRICS[row["metric"]].label] = cell(row) + (f" [seed {row['seeds']}]" if fewer else "")
+        record[METRICS[row["metric"]].label] = cell(row) + fewer_seeds_note(row, record["seeds"])
     records.append(record)
 board = pd.DataFrame(records).fillna("")
 st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
