@@ -258,6 +258,7 @@ def test_leaderboard_reads_the_shipped_table():
                       & (shipped["mode"] == "density")]["value"]
     cvae16 = modes[(modes["model"] == "CVAE") & (modes["z"] == "16")].set_index("mode")
     assert cvae16.loc["density", "FID (InceptionV3)"] == f"{density.iloc[0]:.2f}"
+    assert cvae16.index[0] == "posterior (default)"  # each model's default mode first
     assert list(dict.fromkeys(modes["model"]))[:2] == ["CAE", "CVAE"]  # zoo order, not alphabetical
     at.selectbox(key="leaderboard_metric").set_value("reconstruction_bce").run()
     assert not at.exception

@@ -165,8 +165,9 @@ if not modes.empty and modes["mode"].nunique() > 1:
             model=modes["display_name"], z=modes["latent_dim"].map(_latent),
             mode=modes["mode"].where(~default, modes["mode"] + " (default)"),
         ).sort_values(["_o", "latent_dim", "_d"], kind="stable")
+        mode_rows = pd.MultiIndex.from_frame(modes[["model", "z", "mode"]].drop_duplicates())
         wide = modes.pivot_table(index=["model", "z", "mode"], columns="metric", values="value", aggfunc="first",
-                                 sort=False)
+                                 sort=False).reindex(mode_rows)  # pivot orders modes by first sight across models
         wide = wide[[m for m in GENERATED_METRICS if m in wide.columns]].rename(columns=lambda m: METRICS[m].label)
         st.dataframe(wide.reset_index().fillna(""), hide_index=True, width="stretch", key="modes_table")
 
