@@ -193,11 +193,25 @@ def default_mode(model: str) -> str | None:
     return cls.generation_modes[0] if cls.generation_modes else UNCONDITIONAL_MODE
 
 
+def in_default_mode(frame: pd.DataFrame) -> pd.Series:
+    """Boolean Series: which rows of ``frame`` (columns ``model``, ``mode``) are in their model's
+    default generation mode."""
+    return frame["mode"] == frame["model"].map(default_mode)
+
+
+def zoo_rank(model: str) -> int:
+    """Where ``model`` comes in tables and legends: the registry's order, the real-data reference
+    after every model, unknown names last."""
+    from .models import REGISTRY
+
+    names = [*REGISTRY, REFERENCE_MODEL]
+    return names.index(model) if model in names else len(names)
+
+
 def default_rows(table: pd.DataFrame) -> pd.DataFrame:
     """The rows of each model's default generation mode (and every row of the other metrics)."""
     generated = table["metric"].isin(GENERATED_METRICS) & (table["model"] != REFERENCE_MODEL)
-    defaults = table["model"].map(default_mode)
-    return table[~generated | (table["mode"] == defaults) | (table["status"] == "n/a")]
+    return table[~generated | in_default_mode(table) | (table["status"] == "n/a")]
 
 
 def summarize(table: pd.DataFrame) -> pd.DataFrame:

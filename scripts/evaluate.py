@@ -38,8 +38,7 @@ from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
                               default_rows, fewer_seeds_note, merge_rows, read_table, summarize, union_seeds,
-                              write_table)
-from core.models import REGISTRY
+                              write_table, zoo_rank)
 from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
 
@@ -57,9 +56,8 @@ def _cell(mean: float, std: float, digits: int) -> str:
 def summary_markdown(table) -> str:
     """Markdown: mean ± std over seeds of the main metrics, seed 000's Table 1 in brackets."""
     summary = summarize(default_rows(table))
-    order = {name: i for i, name in enumerate([*REGISTRY, REFERENCE_MODEL])}
     configs = summary[["model", "display_name", "latent_dim"]].drop_duplicates()
-    configs = configs.assign(_o=configs["model"].map(order)).sort_values(["_o", "latent_dim"])
+    configs = configs.assign(_o=configs["model"].map(zoo_rank)).sort_values(["_o", "latent_dim"])
     head = "| model | z | seeds | " + " | ".join(METRICS[m].label for m in SUMMARY_METRICS) + " |"
     lines = [head, "|" + "---|" * (3 + len(SUMMARY_METRICS))]
     for _, cfg in configs.iterrows():

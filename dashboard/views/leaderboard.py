@@ -12,8 +12,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from common import fmt_metric, judge_run, results_table
-from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, default_mode,
-                              default_rows, fewer_seeds_note, summarize, union_seeds)
+from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, in_default_mode,
+                              default_rows, fewer_seeds_note, summarize, union_seeds, zoo_rank)
 from core.models import REGISTRY
 from core.reference import SEED000_TABLE1
 
@@ -32,7 +32,6 @@ st.markdown(
 
 summary = summarize(default_rows(table))
 best = best_per_metric(summary)
-order = {name: i for i, name in enumerate([*REGISTRY, REFERENCE_MODEL])}
 metric_keys = [m for m in METRICS if m in set(summary["metric"])]
 
 
@@ -57,7 +56,7 @@ def cell(row: pd.Series, mark_best: bool = True) -> str:
 
 
 configs = (summary[["model", "display_name", "latent_dim"]].drop_duplicates()
-           .assign(_o=lambda d: d["model"].map(order).fillna(len(order)))
+           .assign(_o=lambda d: d["model"].map(zoo_rank))
            .sort_values(["_o", "latent_dim"]))
 records = []
 for _, cfg in configs.iterrows():
@@ -121,9 +120,9 @@ metric = st.selectbox("Metric", plotted, format_func=lambda m: METRICS[m].label,
 points = summary[(summary["metric"] == metric) & (summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
 fig = go.Figure()
 palette = px.colors.qualitative.Plotly
-for model, group in sorted(points.groupby("model"), key=lambda item: order.get(item[0], 99)):
+for model, group in sorted(points.groupby("model"), key=lambda item: zoo_rank(item[0])):
     group = group.sort_values("latent_dim")
-    color = palette[order.get(model, 0) % len(palette)]
+    color = palette[zoo_rank(model) % len(palette)]
     fig.add_trace(go.Scatter(
         x=group["latent_dim"], y=group["mean"], name=group["display_name"].iloc[0], mode="lines+markers",
         line=dict(color=color),
@@ -158,10 +157,10 @@ if not modes.empty and modes["mode"].nunique() > 1:
             "q(z | digit) (its default, as in seed 000), both models from an ex-post Gaussian fitted to each "
             "digit's training codes (*density*, Ghosh et al. 2020), or the single deterministic code of a "
             "digit. The default mode is marked.")
-        default = modes["mode"] == modes["model"].map(default_mode)
+        default = in_default_mode(modes)
         modes = modes.assign(  # ★ (best of the leaderboard's column) on default-mode rows only
             value=[cell(r, mark_best=d) for (_, r), d in zip(modes.iterrows(), default)],
-            _o=modes["model"].map(order).fillna(len(order)), _d=~default,
+            _o=modes["model"].map(zoo_rank), _d=~default,
             model=modes["display_name"], z=modes["latent_dim"].map(_latent),
             mode=modes["mode"].where(~default, modes["mode"] + " (default)"),
         ).sort_values(["_o", "latent_dim", "_d"], kind="stable")
