@@ -30,17 +30,22 @@ navigation = st.navigation({
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
 })
 
+CHOSEN_KEY = "chosen_runs"  # the sidebar's choice of runs, kept across pages (RUNS_KEY is the picker's)
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:
-        if RUNS_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the URL, else the defaults
+        if CHOSEN_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the URL, else the defaults
             asked = [n for n in st.query_params.get("runs", "").split(",") if n]
             unknown = [n for n in asked if n not in runs]
             if unknown:
                 st.warning(f"Unknown runs in the link, left out: {', '.join(unknown)}")
-            st.session_state[RUNS_KEY] = ([n for n in asked if n in runs] or
-                                          [n for n in DEFAULT_RUNS if n in runs] or list(runs)[:2])
+            st.session_state[CHOSEN_KEY] = ([n for n in asked if n in runs] or
+                                            [n for n in DEFAULT_RUNS if n in runs] or list(runs)[:2])
+        # The choice lives in a plain key the picker writes through on_change: a page link clicked while
+        # the first run was still drawing made the browser send the picker back empty (seen in Chromium).
+        st.session_state[RUNS_KEY] = st.session_state[CHOSEN_KEY]
         st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY,
+                       on_change=lambda: st.session_state.update({CHOSEN_KEY: st.session_state[RUNS_KEY]}),
                        format_func=lambda name: runs[name].label,
                        help="Every view shows these runs side by side on the same inputs. "
                             "A link can preselect them: add ?runs=cae-z32-s0,cvae-z32-s0 to the address.")
