@@ -23,15 +23,9 @@ from typing import Any
 
 import torch
 
+from .catalog import (CONFIG, DEFAULT_CHECKPOINT_DIR, HISTORY, METRICS, REPO_ROOT, WEIGHTS,  # noqa: F401
+                      CheckpointError, _read_json, list_run_dirs)
 from .models import DigitModel, model_class
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
-CONFIG, WEIGHTS, HISTORY, METRICS = "config.json", "weights.pt", "history.json", "metrics.json"
-
-
-class CheckpointError(RuntimeError):
-    """A run folder is missing a file or holds something unreadable; the message names it."""
 
 
 @dataclass
@@ -79,23 +73,12 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
     state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
              for k, v in model.state_dict().items()}
     torch.save(state, path / WEIGHTS)
-    full = {"run": path.name, "model": model.name, "model_args": model.model_args,
+    full = {"run": path.name, "model": model.name, "model_args": model.model_args, "card": model.card(),
             "weights_dtype": "float16" if half else "float32", **config, "versions": library_versions()}
     _write_json(path / CONFIG, full)
     _write_json(path / HISTORY, history)
     _write_json(path / METRICS, metrics)
     return path
-
-
-def _read_json(path: Path, required: bool) -> Any:
-    if not path.is_file():
-        if required:
-            raise CheckpointError(f"{path} is missing")
-        return {}
-    try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc})") from None
 
 
 def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
@@ -107,39 +90,35 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run
     """
     path = Path(path)
     if not path.is_dir():
-        raise CheckpointError(f"{path} is not a run folder")
+        raise CheckpointError("it is not a run folder", f"{path} is not a folder")
     config = _read_json(path / CONFIG, required=True)
     if not isinstance(config, dict) or "model" not in config:
-        raise CheckpointError(f"{path / CONFIG} does not name a model")
+        raise CheckpointError("its configuration does not name a model", f"{path / CONFIG} does not name a model")
     try:
         cls = model_class(config["model"])
         model = cls(**config.get("model_args", {}))
     except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{path / CONFIG}: cannot build the model: {exc}") from None
+        raise CheckpointError("its configuration names a model that cannot be built",
+                              f"{path / CONFIG}: cannot build the model: {exc}") from None
     weights = path / WEIGHTS
     if not weights.is_file():
-        raise CheckpointError(f"{weights} is missing")
+        raise CheckpointError("its weights file is missing", f"{weights} is missing")
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises several types for corrupt/unsafe files
-        raise CheckpointError(f"{weights} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise CheckpointError("its weights file is damaged",
+                              f"{weights} is unreadable ({type(exc).__name__}: {str(exc)[:200]})") from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{weights} does not hold a state dict")
+        raise CheckpointError("its weights file holds something other than weights",
+                              f"{weights} does not hold a state dict")
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise CheckpointError(f"{weights} does not fit {cls.__name__}({config.get('model_args')}): "
+        raise CheckpointError("its weights do not fit the model its configuration describes",
+                              f"{weights} does not fit {cls.__name__}({config.get('model_args')}): "
                               f"{str(exc)[:300]}") from None
     model.to(device).eval()
     return Run(path.name, path, config, model, _read_json(path / HISTORY, False), _read_json(path / METRICS, False))
-
-
-def list_run_dirs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path]:
-    """Folders under ``root`` that look like runs (hold a config.json or a weights.pt), sorted."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and ((p / CONFIG).exists() or (p / WEIGHTS).exists()))
 
 
 def run_name(model: str, latent_dim: int, seed: int) -> str:

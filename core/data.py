@@ -14,16 +14,19 @@ checked against its canonical MD5 sum before anything reads it, so nothing train
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
+if TYPE_CHECKING:  # torch is imported where used: checking the files needs none
+    import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATA_ENV_VAR = "DIGITLAB_DATA"
@@ -217,7 +220,7 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     if len(data) < header:
         raise DataError(f"{path}: truncated header")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    expected = header + int(torch.tensor(dims).prod())
+    expected = header + math.prod(dims)
     if len(data) != expected:
         raise DataError(f"{path}: {len(data):,} bytes but its header {dims} needs {expected:,}; "
                         "the file is truncated or altered")
@@ -241,8 +244,28 @@ def load_mnist(train: bool, root: str | os.PathLike | None = None) -> tuple[torc
     return images.unsqueeze(1).float().div_(255.0), labels.long()
 
 
+_shared: dict[tuple, tuple] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_mnist(train: bool, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`load_mnist`, read once per process and shared (thread-safe): the same tensors are
+    returned to every caller, so callers must not modify them in place.
+
+    Raises:
+        DataError: as :func:`load_mnist`.
+    """
+    key = (bool(train), str(raw_dir(root)))
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_mnist(train, root)
+        return _shared[key]
+
+
 def split_indices(split_seed: int, n: int = N_TRAIN_FULL, n_val: int = N_VAL) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic train/validation split of ``range(n)``: int64 index tensors (n - n_val,), (n_val,)."""
+    import torch
+
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(int(split_seed)))
     return perm[n_val:], perm[:n_val]
 

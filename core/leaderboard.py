@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
-from .models.base import CLASSIFY, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT, SAMPLE
+from .models.capabilities import CLASSIFY, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT, SAMPLE
 
 TABLE_NAME = "results.csv"
 REFERENCE_MODEL = "real-data"

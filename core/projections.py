@@ -93,3 +93,77 @@ def principal_directions(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
     k = int(min(k, codes.shape[1], codes.shape[0]))
     pca = PCA(n_components=k).fit(np.asarray(codes, dtype=np.float32))
     return pca.components_.astype(np.float32), np.sqrt(pca.explained_variance_).astype(np.float32)
+
+
+# --- projections shipped in run folders --------------------------------------------------------------
+#: file in a run folder holding its precomputed UMAP projections of test codes (float16, small)
+SHIPPED_NAME = "projections.npz"
+#: how long UMAP takes here (seconds ≈ a + b · N), measured on 2 CPU cores with numba compiled;
+#: only used to show an estimate while a projection is computed live
+UMAP_SECONDS = (4.0, 0.004)
+
+
+def shipped_key(method: str, mode: str, n: int, seed: int = 0, n_neighbors: int = 15) -> str:
+    """Name of one projection inside :data:`SHIPPED_NAME`, e.g. ``"UMAP|image+digit|2000|0|15"``."""
+    return f"{method}|{mode}|{int(n)}|{int(seed)}|{int(n_neighbors)}"
+
+
+def weights_digest(run_dir: str | os.PathLike) -> str:
+    """SHA-1 of a run's ``weights.pt`` (hex): shipped projections are valid for these weights only."""
+    return hashlib.sha1((Path(run_dir) / "weights.pt").read_bytes()).hexdigest()
+
+
+def read_shipped(run_dir: str | os.PathLike, key: str) -> np.ndarray | None:
+    """A shipped projection (N, 2) float32 of the run's current weights, or None when the folder has
+    none under ``key``, the file is unreadable, or it was computed for other weights."""
+    path = Path(run_dir) / SHIPPED_NAME
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if key not in data.files or str(data["weights_sha1"]) != weights_digest(run_dir):
+                return None
+            return data[key].astype(np.float32)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def write_shipped(run_dir: str | os.PathLike, projections: dict[str, np.ndarray]) -> Path:
+    """Add projections ``{key: (N, 2) array}`` to the run folder's :data:`SHIPPED_NAME` (float16,
+    written atomically; entries of other weights are dropped)."""
+    run_dir = Path(run_dir)
+    path = run_dir / SHIPPED_NAME
+    digest = weights_digest(run_dir)
+    entries: dict[str, np.ndarray] = {}
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                if str(data["weights_sha1"]) == digest:
+                    entries = {k: data[k] for k in data.files if k != "weights_sha1"}
+        except (OSError, ValueError, KeyError):
+            entries = {}
+    entries.update({k: np.asarray(v, dtype=np.float16) for k, v in projections.items()})
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez_compressed(tmp, weights_sha1=np.array(digest), **entries)
+    os.replace(tmp, path)
+    return path
+
+
+def place_codes(reference_codes: np.ndarray, reference_xy: np.ndarray, codes: np.ndarray, k: int = 10) -> np.ndarray:
+    """Place new codes (M, d) in an existing 2-D embedding of ``reference_codes`` (N, d) →
+    ``reference_xy`` (N, 2): each at the inverse-distance weighted mean of the positions of its
+    ``k`` nearest reference codes (what UMAP's own ``transform`` starts from). Returns (M, 2) float32.
+
+    Raises:
+        ValueError: mismatched shapes.
+    """
+    reference_codes = np.asarray(reference_codes, dtype=np.float32)
+    codes = np.atleast_2d(np.asarray(codes, dtype=np.float32))
+    if reference_codes.shape[0] != len(reference_xy) or reference_codes.shape[1] != codes.shape[1]:
+        raise ValueError(f"codes {codes.shape} do not match the reference {reference_codes.shape} / {np.shape(reference_xy)}")
+    k = max(1, min(int(k), reference_codes.shape[0]))
+    distances = np.sqrt(((codes[:, None, :] - reference_codes[None]) ** 2).sum(-1))  # (M, N)
+    nearest = np.argsort(distances, axis=1)[:, :k]
+    weights = 1.0 / (np.take_along_axis(distances, nearest, axis=1) + 1e-6)
+    xy = np.asarray(reference_xy, dtype=np.float32)[nearest]  # (M, k, 2)
+    return ((weights[..., None] * xy).sum(1) / weights.sum(1, keepdims=True)).astype(np.float32)

@@ -1,7 +1,8 @@
 """Digit Lab: `streamlit run dashboard/app.py`.
 
 The entry point: page navigation, the shared sidebar (which runs to compare, broken checkpoints)
-and MNIST availability. Each page lives in dashboard/views/.
+and MNIST availability. Each page lives in dashboard/views/. Nothing here imports torch: the first
+page is drawn from the runs' JSON files, and the models load in the background afterwards.
 """
 
 from __future__ import annotations
@@ -10,11 +11,13 @@ from pathlib import Path
 
 import streamlit as st
 
-from common import DEFAULT_RUNS, RUNS_KEY, ensure_data, runs_and_errors
+from common import (CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain, runs_and_errors,
+                    warm_up)
 
-st.set_page_config(page_title="Digit Lab", page_icon=":material/draw:", layout="wide")
+HERE = Path(__file__).parent
+st.set_page_config(page_title="Digit Lab", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
 
-PAGES = Path(__file__).parent / "views"
+PAGES = HERE / "views"
 navigation = st.navigation({
     "Start": [st.Page(PAGES / "home.py", title="Overview", icon=":material/home:", default=True)],
     "Training": [st.Page(PAGES / "loss_curves.py", title="Loss curves", icon=":material/show_chart:")],
@@ -30,30 +33,37 @@ navigation = st.navigation({
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
 })
 
-CHOSEN_KEY = "chosen_runs"  # the sidebar's choice of runs, kept across pages (RUNS_KEY is the picker's)
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:
-        if CHOSEN_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the URL, else the defaults
-            asked = [n for n in st.query_params.get("runs", "").split(",") if n]
+        if CHOSEN_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the address, else the defaults
+            asked = [n.strip() for value in st.query_params.get_all("runs") for n in value.split(",") if n.strip()]
             unknown = [n for n in asked if n not in runs]
             if unknown:
-                st.warning(f"Unknown runs in the link, left out: {', '.join(unknown)}")
-            st.session_state[CHOSEN_KEY] = ([n for n in asked if n in runs] or
+                st.warning("Unknown runs in the link, left out: " + ", ".join(plain(n) for n in unknown[:10])
+                           + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))
+            st.session_state[CHOSEN_KEY] = (list(dict.fromkeys(n for n in asked if n in runs)) or
                                             [n for n in DEFAULT_RUNS if n in runs] or list(runs)[:2])
         # The choice lives in a plain key the picker writes through on_change: a page link clicked while
         # the first run was still drawing made the browser send the picker back empty (seen in Chromium).
-        st.session_state[RUNS_KEY] = st.session_state[CHOSEN_KEY]
-        st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY,
+        st.session_state[CHOSEN_KEY] = [n for n in chosen_names() if n in runs]
+        st.session_state[RUNS_KEY] = chosen_names()
+        st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY, select_all=False,
                        on_change=lambda: st.session_state.update({CHOSEN_KEY: st.session_state[RUNS_KEY]}),
                        format_func=lambda name: runs[name].label,
-                       help="Every view shows these runs side by side on the same inputs. "
-                            "A link can preselect them: add ?runs=cae-z32-s0,cvae-z32-s0 to the address.")
+                       help="Every view shows these runs side by side on the same inputs. The address keeps "
+                            "the choice (?runs=cae-z32-s0,cvae-z32-s0): reload or share it.")
+        # keep the choice in the address on every page, so a reload or a shared link restores it
+        if st.query_params.get("runs") != ",".join(chosen_names()):
+            st.query_params["runs"] = ",".join(chosen_names())
     else:
         st.error("No readable checkpoints were found in checkpoints/.")
-    for name, message in errors.items():
-        st.warning(f"Checkpoint **{name}** could not be loaded and is left out: {message}")
+    for name, exc in errors.items():
+        st.warning(f"Run {plain(name)} is left out: {plain(exc.kind)}. The server log has the details.")
 
 if not ensure_data():
     st.stop()
-navigation.run()
+try:
+    navigation.run()
+finally:  # also when the page stops early: the next gesture should find the models loaded
+    warm_up(chosen_names())

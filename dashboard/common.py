@@ -1,13 +1,18 @@
-"""Shared dashboard plumbing: cached runs and data, the run picker, side-by-side layout.
+"""Shared dashboard plumbing: the run catalogue, cached data, the run picker, side-by-side layout.
 
-Pages lay out; the work is done by ``core``. Models are cached with ``st.cache_resource``,
-computed arrays with ``st.cache_data`` (UMAP additionally on disk, by core.projections).
+Pages lay out; the work is done by ``core``. Runs are listed from their JSON files (no torch
+needed for the first page); a model's weights are loaded the first time a page uses it, once per
+process and shared by every session (``core.catalog.RunInfo.model``). Big arrays shared between
+sessions (the test set, codes, projections) are cached as resources, never copied per session.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import sys
+import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -16,33 +21,20 @@ if str(REPO_ROOT) not in sys.path:
 
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402
-import torch  # noqa: E402
 
-from core import explore  # noqa: E402
-from core.checkpoints import DEFAULT_CHECKPOINT_DIR, CheckpointError, Run, list_run_dirs, load_run  # noqa: E402
-from core.data import DataError, ensure_mnist, file_status, load_mnist  # noqa: E402
-from core.leaderboard import TABLE_NAME, TableError, read_table  # noqa: E402
-from core.models.base import JUDGE  # noqa: E402
+from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, RunInfo, is_judge, list_runs  # noqa: E402
+from core.data import DataError, ensure_mnist, file_status  # noqa: E402
 
 CHECKPOINTS_ENV_VAR = "DIGITLAB_CHECKPOINTS"
-RUNS_KEY = "selected_runs"
+RUNS_KEY = "runs"          # the sidebar picker's widget key
+CHOSEN_KEY = "chosen_runs"  # the choice itself, kept across pages (the picker writes it on change)
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
+#: a 10-class palette made for categories (Tableau 10), digit d -> DIGIT_COLOURS[d]
+DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
 
-
-@st.cache_resource(show_spinner="Loading checkpoints…")
-def load_all_runs(root: str = str(DEFAULT_CHECKPOINT_DIR)) -> tuple[dict[str, Run], dict[str, str]]:
-    """Every run folder under ``root``: ``({name: Run}, {name: error message})``."""
-    torch.set_grad_enabled(False)
-    runs, errors = {}, {}
-    for path in list_run_dirs(root):
-        try:
-            runs[path.name] = load_run(path)
-        except CheckpointError as exc:
-            errors[path.name] = str(exc)
-    order = sorted(runs, key=lambda n: (runs[n].config["model"], runs[n].model.latent_dim,
-                                        runs[n].config.get("training", {}).get("seed", 0), n))
-    return {name: runs[name] for name in order}, errors
+log = logging.getLogger("digitlab.dashboard")
 
 
 def checkpoint_root() -> str:
@@ -50,36 +42,62 @@ def checkpoint_root() -> str:
     return os.environ.get(CHECKPOINTS_ENV_VAR, str(DEFAULT_CHECKPOINT_DIR))
 
 
-def runs_and_errors() -> tuple[dict[str, Run], dict[str, str]]:
+@st.cache_resource(show_spinner=False)
+def _catalog(root: str, stamp: tuple) -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
+    return list_runs(root)
+
+
+def _stamp(root: str) -> tuple:
+    """Names and modification times of the run folders: a new or rewritten run is listed again."""
+    folder = Path(root)
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted((p.name, (p / "config.json").stat().st_mtime if (p / "config.json").exists() else 0.0,
+                         (p / "weights.pt").stat().st_mtime if (p / "weights.pt").exists() else 0.0)
+                        for p in folder.iterdir() if p.is_dir()))
+
+
+def all_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
+    """Every run folder (the judge included) and the folders that could not be listed."""
+    root = checkpoint_root()
+    return _catalog(root, _stamp(root))
+
+
+def runs_and_errors() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
     """Compared runs (every role but the judge) and the unreadable run folders."""
-    runs, errors = load_all_runs(checkpoint_root())
-    return {name: run for name, run in runs.items() if run.model.role != JUDGE}, errors
+    runs, errors = all_runs()
+    return {name: run for name, run in runs.items() if not is_judge(run)}, errors
 
 
-def judge_run() -> Run | None:
-    """The judge classifier's run (the first one found), or None when none is shipped."""
-    runs, _ = load_all_runs(checkpoint_root())
-    return next((run for run in runs.values() if run.model.role == JUDGE), None)
+def judge_run() -> RunInfo | None:
+    """The judge classifier's run (the first one whose weights load), or None when none is usable."""
+    for run in all_runs()[0].values():
+        if is_judge(run) and usable(run):
+            return run
+    return None
 
 
-@st.cache_data(show_spinner=False)
-def _read_results(path: str, mtime: float):
-    return read_table(path)
-
-
-def results_table():
-    """The shipped results table: ``(DataFrame or None, path, error message or None)``; re-read
-    when the file changes."""
-    path = Path(checkpoint_root()) / TABLE_NAME
+def usable(run: RunInfo) -> bool:
+    """Load the run's model if needed; False (and one warning naming the run) when it cannot be."""
     try:
-        return _read_results(str(path), path.stat().st_mtime if path.exists() else 0.0), path, None
-    except TableError as exc:
-        return None, path, str(exc)
+        run.model
+    except CheckpointError as exc:
+        st.warning(f"Run {plain(run.name)} is left out: {plain(exc.kind)}. The server log has the details.")
+        return False
+    return True
+
+
+def plain(text: object) -> str:
+    """``text`` made safe to show inside Streamlit markdown as plain words: every ASCII punctuation
+    character is backslash-escaped (CommonMark), so text from the address bar or a file name can
+    never become a link, an image, a colour, an icon or formula."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|:$~=\"'&;/@^%,?])", r"\\\1", str(text))
 
 
 def ensure_data() -> bool:
-    """Make sure MNIST is present; fetch it with a visible status if not. False if impossible."""
-    if all(state == "ok" for state in file_status().values()):
+    """Make sure MNIST is present (checked once per process); fetch it with a visible status if
+    not. False if impossible."""
+    if _data_ok(_data_stamp()):
         return True
     with st.status("MNIST files are missing: fetching them now (about a minute)…", expanded=True) as status:
         try:
@@ -89,23 +107,66 @@ def ensure_data() -> bool:
             st.error(str(exc))
             return False
         status.update(label="MNIST fetched and verified", state="complete", expanded=False)
+    _data_ok.clear()
     return True
 
 
-@st.cache_data(show_spinner="Loading the MNIST test set…")
-def test_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The 10,000 MNIST test images (float32 (N, 1, 28, 28) in [0, 1]) and labels (int64 (N,))."""
-    return load_mnist(train=False)
+def _data_stamp() -> tuple:
+    from core.data import MNIST_MD5, raw_dir
+
+    folder = raw_dir()
+    return tuple((name, (folder / name).stat().st_mtime if (folder / name).exists() else None) for name in MNIST_MD5)
 
 
-def selected_runs(min_runs: int = 1) -> list[Run]:
-    """The runs picked in the sidebar (in the picker's order); stops the page if none."""
+@st.cache_resource(show_spinner=False)
+def _data_ok(stamp: tuple) -> bool:
+    return all(state == "ok" for state in file_status().values())
+
+
+def test_set():
+    """The 10,000 MNIST test images (float32 (N, 1, 28, 28) in [0, 1]) and labels (int64 (N,)),
+    read once per process and shared by every session (do not modify in place)."""
+    from core.data import shared_mnist
+
+    return shared_mnist(train=False)
+
+
+def chosen_names() -> list[str]:
+    """Names of the runs chosen in the sidebar, in the picker's order."""
+    return list(st.session_state.get(CHOSEN_KEY, []))
+
+
+def selected_runs(min_runs: int = 1) -> list[RunInfo]:
+    """The runs picked in the sidebar with their models loaded; a run whose weights cannot be
+    loaded is left out with a warning. Stops the page if fewer than ``min_runs`` remain."""
     runs, _ = runs_and_errors()
-    chosen = [runs[name] for name in st.session_state.get(RUNS_KEY, []) if name in runs]
+    chosen = [runs[name] for name in chosen_names() if name in runs]
+    chosen = [run for run in chosen if usable(run)]
     if len(chosen) < min_runs:
         st.info("Pick at least one run in the sidebar (**Runs to compare**).")
         st.stop()
     return chosen
+
+
+def add_runs(names: list[str]) -> None:
+    """Add runs to the sidebar choice (kept in the address as ``?runs=``)."""
+    chosen = chosen_names()
+    st.session_state[CHOSEN_KEY] = chosen + [n for n in names if n not in chosen]
+
+
+def offer_runs(test, what: str, key: str) -> None:
+    """When no chosen run can serve a view: say so and offer, as one-click buttons, the shipped runs
+    that can (``test(run) -> bool``); ``what`` completes "None of the chosen runs …"."""
+    runs, _ = runs_and_errors()
+    candidates = [run for run in runs.values() if test(run) and run.name not in chosen_names()]
+    if not candidates:
+        st.info(f"None of the chosen runs {what}, and no shipped run can.")
+        return
+    st.info(f"None of the chosen runs {what}. Add one that can:")
+    cols = st.columns(min(4, len(candidates)))
+    for i, run in enumerate(candidates):
+        cols[i % len(cols)].button(f"Add {run.label}", key=f"{key}_add_{run.name}", on_click=add_runs,
+                                   args=([run.name],), icon=":material/add:")
 
 
 def side_by_side(items: list, render, max_cols: int = 4) -> None:
@@ -117,12 +178,12 @@ def side_by_side(items: list, render, max_cols: int = 4) -> None:
                 render(item)
 
 
-def skip_note(run: Run, capability: str) -> None:
+def skip_note(run: RunInfo, capability: str) -> None:
     """Say that a run cannot serve this view instead of failing."""
     st.caption(f"**{run.label}** cannot {capability}: not shown here.")
 
 
-def input_mode_for(run: Run, mode: str) -> str:
+def input_mode_for(run: RunInfo, mode: str) -> str:
     """The input mode a run is shown with: ``mode`` when it accepts it, else its first one, with a
     caption saying so (an unsupervised model never takes the digit)."""
     if mode in run.model.input_modes:
@@ -131,12 +192,14 @@ def input_mode_for(run: Run, mode: str) -> str:
     return run.model.input_modes[0]
 
 
-def show_images(images: torch.Tensor, nrow: int, caption: str | None = None, scale: int = 3) -> None:
+def show_images(images, nrow: int, caption: str | None = None, scale: int = 3) -> None:
     """Tile and show images (N, 1, 28, 28) in [0, 1]."""
+    from core import explore
+
     st.image(explore.tile(images, nrow=nrow, scale=scale), caption=caption, clamp=True)
 
 
-def fmt_metric(run: Run, key: str, digits: int = 2, percent: bool = False) -> str:
+def fmt_metric(run: RunInfo, key: str, digits: int = 2, percent: bool = False) -> str:
     """A test metric of a run as text, or an em dash when the run has none."""
     entry = run.metrics.get(key)
     if not entry:
@@ -149,3 +212,95 @@ def seeded_indices(n_total: int, count: int, seed: int) -> np.ndarray:
     """``count`` distinct test indices drawn with ``seed`` (sorted for readability)."""
     rng = np.random.default_rng(int(seed))
     return np.sort(rng.choice(n_total, size=min(count, n_total), replace=False))
+
+
+def results_table():
+    """The shipped results table: ``(DataFrame or None, path, error message or None)``; re-read
+    when the file changes."""
+    from core.leaderboard import TABLE_NAME, TableError
+
+    path = Path(checkpoint_root()) / TABLE_NAME
+    try:
+        return _read_results(str(path), path.stat().st_mtime if path.exists() else 0.0), path, None
+    except TableError as exc:
+        return None, path, str(exc)
+
+
+@st.cache_data(show_spinner=False)
+def _read_results(path: str, mtime: float):
+    from core.leaderboard import read_table
+
+    return read_table(path)
+
+
+_warm_lock = threading.Lock()
+_warmed: set[str] = set()
+
+
+def warm_up(names: list[str]) -> None:
+    """After a page is drawn: load, in a background thread, what the next gesture will need (torch,
+    the chosen runs' and the judge's weights, the test set), so it does not wait for them.
+    Each run is warmed once per process; errors are left for the page that uses the run."""
+    runs, _ = all_runs()
+    todo = [runs[n] for n in names if n in runs] + [r for r in runs.values() if is_judge(r)]
+    with _warm_lock:
+        todo = [run for run in todo if run.name not in _warmed]
+        first = not _warmed
+        _warmed.update(run.name for run in todo)
+    if not todo:
+        return
+
+    def work():
+        try:
+            if first:
+                import core.explore  # noqa: F401  (torch, torchvision)
+
+                test_set()
+            for run in todo:
+                try:
+                    run.model
+                except CheckpointError:
+                    pass
+        except Exception:  # a warm-up never breaks the app; the page that needs it reports
+            log.exception("warm-up failed")
+
+    threading.Thread(target=work, name="digitlab-warm-up", daemon=True).start()
+
+
+def png_data_uri(image: np.ndarray, scale: int = 1) -> str:
+    """A grey picture as an inline PNG ``data:`` URI (drawn with the page, no extra request).
+
+    Args:
+        image: float (H, W) in [0, 1] or uint8 (H, W).
+        scale: nearest-neighbour upscaling factor (pixels stay crisp).
+    """
+    import base64
+    import io
+
+    from PIL import Image
+
+    arr = np.asarray(image)
+    if arr.dtype != np.uint8:
+        arr = (np.clip(arr, 0.0, 1.0) * 255).round().astype(np.uint8)
+    if scale > 1:
+        arr = arr.repeat(scale, 0).repeat(scale, 1)
+    buffer = io.BytesIO()
+    Image.fromarray(arr).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def images_html(images, nrow: int, scale: int = 2, title: str = "") -> str:
+    """Tiled images (N, 1, 28, 28) in [0, 1] as one inline ``<img>`` (see :func:`png_data_uri`)."""
+    from core import explore
+
+    tiled = explore.tile(images, nrow=nrow)
+    alt = html_text(title or "images")
+    return (f'<img class="dl-img" alt="{alt}" width="{tiled.shape[1] * scale}" height="{tiled.shape[0] * scale}" '
+            f'style="image-rendering:pixelated" src="{png_data_uri(tiled)}">')
+
+
+def html_text(text: object) -> str:
+    """Text escaped for HTML (for words placed inside ``unsafe_allow_html`` blocks)."""
+    import html
+
+    return html.escape(str(text), quote=True)

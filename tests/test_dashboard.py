@@ -40,6 +40,11 @@ def open_page(page: str | None = None, runs: list[str] | None = None) -> AppTest
     return at
 
 
+def inline_images(at: AppTest) -> int:
+    """Images a page draws inline (``<img class="dl-img">`` in its markdown) plus its st.image elements."""
+    return sum(m.value.count('class="dl-img"') for m in at.markdown) + len(at.image)
+
+
 def test_shipped_checkpoints_are_all_there():
     expected = {f"{m}-z{z}-s0" for m in ("cae", "cvae") for z in (8, 16, 32, 64)}
     expected |= {"conv-cvae-z16-s0", "mlp-cvae-z16-s0", "cgan-z100-s0", "conv-vae-z2-s0", "judge-s0"}
@@ -110,14 +115,36 @@ def test_latent_space_projections(method):
 
 def test_latent_sliders_and_interpolation():
     at = open_page("latent_explorer")
-    n_images = len(at.image)
-    assert n_images >= 2 + 2 * 2 + 1  # slider images, two frames per run, the A/B pair
+    assert inline_images(at) >= 2 + 2 * 2 + 1  # slider images, two frames per run, the A/B pair
     at.slider(key="sl_0").set_value(2.0).run()
+    assert any("z1 +2.0σ" in c.value for c in at.caption)
     at.radio(key="sl_basis").set_value("Principal directions").run()
     at.radio(key="in_source").set_value("Two digits").run()
     at.slider(key="in_t").set_value(0.25).run()
     assert not at.exception
-    assert len(at.image) == 2 + 2 * 2
+    assert inline_images(at) == 2 + 2 * 2
+
+
+def test_reset_sliders_puts_the_sliders_back_to_zero():
+    """Reset returned the images to z = 0 while the sliders kept showing their old values."""
+    at = open_page("latent_explorer")
+    at.slider(key="sl_0").set_value(2.0)
+    at.slider(key="sl_2").set_value(-1.5).run()
+    before = [m.value for m in at.markdown if "dl-img" in m.value]
+    at.button(key="sl_reset").click().run()
+    assert not at.exception and not at.warning  # no "default value but also set via Session State" warning
+    assert [at.slider(key=f"sl_{i}").value for i in range(4)] == [0.0] * 4
+    assert all("+0.0σ" in c.value and "+2.0σ" not in c.value for c in at.caption if c.value.startswith("Digit 3"))
+    assert [m.value for m in at.markdown if "dl-img" in m.value] != before
+
+
+def test_animate_along_an_axis_draws_a_looping_gif():
+    at = open_page("latent_explorer")
+    at.toggle(key="sl_animate").set_value(True).run()
+    at.selectbox(key="sl_axis").set_value(1).run()
+    assert not at.exception
+    gifs = [m.value for m in at.markdown if "data:image/gif;base64," in m.value]
+    assert len(gifs) == 2 and all("animation along z2" in g for g in gifs)
 
 
 def test_draw_page_waits_for_a_drawing():
@@ -135,7 +162,9 @@ def test_broken_checkpoint_is_named_and_the_rest_works(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
     at = open_page("reconstructions")
     warnings = [w.value for w in at.sidebar.warning]
-    assert len(warnings) == 1 and "cae-z8-s0" in warnings[0] and "weights.pt" in warnings[0]
+    # the run and the kind of fault in words; no server path, no library internals (those go to the log)
+    assert len(warnings) == 1 and "cae\\-z8\\-s0" in warnings[0] and "weights file is damaged" in warnings[0]
+    assert str(tmp_path) not in warnings[0] and "Error" not in warnings[0] and "weights.pt" not in warnings[0]
     assert len(at.image) == 2
 
 
@@ -205,9 +234,9 @@ def test_gan_in_generation_sliders_and_interpolation():
     judged = [c.value for c in at.caption if c.value.startswith("The judge reads")]
     assert len(judged) == 2 and all("of these 100 images" in j for j in judged)
     at = open_page("latent_explorer", runs=["cgan-z100-s0"])
-    assert len(at.image) >= 1 and any("z = 0 decoded with the digit" in c.value for c in at.caption)
+    assert inline_images(at) >= 1 and any("z = 0 decoded with the digit" in c.value for c in at.caption)
     at.radio(key="in_source").set_value("Two random codes").run()
-    assert not at.exception and len(at.image) >= 3
+    assert not at.exception and inline_images(at) >= 3
 
 
 def test_restyle_by_label_conditioned_decoders():
@@ -302,3 +331,58 @@ def test_generation_scores_the_chosen_runs_on_demand():
     scores = at.dataframe[0].value  # the 2-D VAE has no deterministic mode: only the CAE is scored
     assert list(scores["mode"]) == ["deterministic"] and scores["Generated Images Accuracy"][0] == 1.0
     assert any("FID and IS on 1,000 generated images" in c.value for c in at.caption)
+
+
+def test_loss_curves_give_each_unit_its_own_panel_and_leave_blanks():
+    """GAN losses were drawn on the VAEs' "nats per image" axis and the table said "None"."""
+    import json
+
+    at = open_page("loss_curves", runs=["cgan-z100-s0", "cae-z32-s0"])
+    at.multiselect(key="loss_components").set_value(["loss", "d_loss"]).run()
+    assert not at.exception
+    figure = json.loads(at.get("plotly_chart")[0].proto.spec)
+    panels = {a["text"] for a in figure["layout"]["annotations"]}
+    assert {"loss · nats per image", "loss · GAN loss (D + G binary cross-entropy, nats)",
+            "d_loss · GAN loss (binary cross-entropy, nats)"} == panels
+    by_panel = {}
+    for trace in figure["data"]:
+        by_panel.setdefault(trace["xaxis"], set()).add(trace["legendgroup"].split(",")[0])
+    assert all(len(runs) == 1 for runs in by_panel.values())  # no panel mixes the GAN with the CAE
+    table = at.dataframe[0].value
+    cells = table.astype(str).to_numpy().ravel()
+    assert "" in cells and not any(c in ("None", "nan", "NaN") for c in cells)
+
+
+def test_pages_needing_a_capability_offer_the_runs_that_have_it():
+    at = open_page("latent_plane")  # the default runs have no 2-D latent
+    assert any("2-D latent" in i.value for i in at.info)
+    at.button(key="plane_add_conv-vae-z2-s0").click().run()
+    assert not at.exception
+    assert "conv-vae-z2-s0" in at.sidebar.multiselect[0].value
+    at = open_page("restyle")
+    assert any("can restyle" in i.value for i in at.info)
+    buttons = [b.key for b in at.button if b.key and b.key.startswith("restyle_add_")]
+    assert {"restyle_add_conv-cvae-z16-s0", "restyle_add_mlp-cvae-z16-s0"} <= set(buttons)
+    at.button(key="restyle_add_mlp-cvae-z16-s0").click().run()
+    assert not at.exception and "mlp-cvae-z16-s0" in at.sidebar.multiselect[0].value
+    assert inline_images(at) >= 1
+
+
+def test_the_run_choice_is_kept_in_the_address():
+    at = open_page()
+    at.sidebar.multiselect[0].set_value(["cae-z8-s0", "cvae-z16-s0"]).run()
+    assert at.query_params["runs"] in ("cae-z8-s0,cvae-z16-s0", ["cae-z8-s0,cvae-z16-s0"])
+    at.switch_page("views/loss_curves.py").run()
+    assert at.query_params["runs"] in ("cae-z8-s0,cvae-z16-s0", ["cae-z8-s0,cvae-z16-s0"])
+
+
+def test_the_run_picker_never_adds_every_match_at_once():
+    """Typing part of a name and pressing Enter added every match ("Select N matches")."""
+    at = open_page()
+    assert at.sidebar.multiselect[0].proto.select_all == 0  # 0: never offer "Select all" / "Select N matches"
+
+
+def test_the_page_icon_is_shipped_not_fetched():
+    app = Path(APP).read_text()
+    assert "page_icon=str(HERE / \"assets\" / \"icon.png\")" in app and ":material/draw:\", layout" not in app
+    assert (Path(APP).parent / "assets" / "icon.png").is_file()

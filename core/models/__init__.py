@@ -1,24 +1,36 @@
-"""Model registry: name -> class. Adding a model is one file plus one line in ``_MODELS``."""
+"""Model registry: name -> class. Adding a model is one file plus one line in ``_MODEL_MODULES``.
+
+The registry is built on first use (PEP 562 module ``__getattr__``), so importing the torch-free
+parts of this package (:mod:`core.models.capabilities`) does not import torch.
+"""
 
 from __future__ import annotations
 
-from .base import DigitModel, UnsupportedCapability
-from .judge import JudgeClassifier
-from .seed000 import ConditionalAutoencoder, ConditionalVAE
-from .seed002 import ConvolutionalCVAE, MultilayerCVAE
-from .seed003 import ConditionalGAN
-from .seed004 import ConvolutionalVAE
+import importlib
+from typing import TYPE_CHECKING, Any
 
-_MODELS: tuple[type[DigitModel], ...] = (
-    ConditionalAutoencoder,
-    ConditionalVAE,
-    ConvolutionalCVAE,
-    MultilayerCVAE,
-    ConditionalGAN,
-    ConvolutionalVAE,
-    JudgeClassifier,
+if TYPE_CHECKING:  # pragma: no cover
+    from .base import DigitModel, UnsupportedCapability  # noqa: F401
+
+#: (module, class) of every registered model, in zoo order
+_MODEL_MODULES: tuple[tuple[str, str], ...] = (
+    ("seed000", "ConditionalAutoencoder"),
+    ("seed000", "ConditionalVAE"),
+    ("seed002", "ConvolutionalCVAE"),
+    ("seed002", "MultilayerCVAE"),
+    ("seed003", "ConditionalGAN"),
+    ("seed004", "ConvolutionalVAE"),
+    ("judge", "JudgeClassifier"),
 )
-REGISTRY: dict[str, type[DigitModel]] = {cls.name: cls for cls in _MODELS}
+_registry: dict[str, type] | None = None
+
+
+def _build_registry() -> dict[str, type]:
+    global _registry
+    if _registry is None:
+        classes = [getattr(importlib.import_module(f"{__name__}.{module}"), cls) for module, cls in _MODEL_MODULES]
+        _registry = {cls.name: cls for cls in classes}
+    return _registry
 
 
 def model_class(name: str) -> type[DigitModel]:
@@ -27,15 +39,26 @@ def model_class(name: str) -> type[DigitModel]:
     Raises:
         KeyError: unknown name; the message lists the registered ones.
     """
+    registry = _build_registry()
     try:
-        return REGISTRY[name]
+        return registry[name]
     except KeyError:
-        raise KeyError(f"unknown model {name!r}; registered models: {', '.join(sorted(REGISTRY))}") from None
+        raise KeyError(f"unknown model {name!r}; registered models: {', '.join(sorted(registry))}") from None
 
 
 def build_model(name: str, **model_args) -> DigitModel:
     """Instantiate the registered model ``name`` with its constructor arguments."""
     return model_class(name)(**model_args)
+
+
+def __getattr__(attr: str) -> Any:
+    if attr == "REGISTRY":
+        return _build_registry()
+    if attr in ("DigitModel", "UnsupportedCapability"):
+        from . import base
+
+        return getattr(base, attr)
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
 __all__ = ["REGISTRY", "DigitModel", "UnsupportedCapability", "build_model", "model_class"]

@@ -19,28 +19,13 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-RECONSTRUCT = "reconstruct"
-CLASSIFY = "classify"
-GENERATE = "generate"
-ENCODE = "encode"
-DECODE = "decode"
-RESTYLE = "restyle"
-#: unconditional samples from the prior (models that never see labels)
-SAMPLE = "sample"
-ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE, SAMPLE)
+from .capabilities import (ALL_CAPABILITIES, CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE,  # noqa: F401
+                           IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES, JUDGE, MODEL, N_CLASSES, N_PIXELS,
+                           RECONSTRUCT, RESTYLE, SAMPLE)
 
-#: roles: a compared model, or the judge classifier that scores the others (never compared)
-MODEL = "model"
-JUDGE = "judge"
 
-#: Input modes of seed 000: which of (image, digit) the encoder receives.
-IMAGE_AND_DIGIT = "image+digit"
-IMAGE_ONLY = "image"
-DIGIT_ONLY = "digit"
-INPUT_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY, DIGIT_ONLY)
-
-N_CLASSES = 10
-N_PIXELS = 784
+#: the unit of most losses: summed over the 784 pixels / the latent dimensions, mean over the batch
+NATS_PER_IMAGE = "nats per image"
 
 
 class UnsupportedCapability(RuntimeError):
@@ -68,6 +53,8 @@ class DigitModel(nn.Module):
     generation_modes: ClassVar[tuple[str, ...]] = ()
     #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
     loss_components: ClassVar[tuple[str, ...]] = ("loss",)
+    #: unit of each loss component for axis titles; components not listed are in :data:`NATS_PER_IMAGE`
+    loss_units: ClassVar[dict[str, str]] = {}
     #: loss components the loss-curve view shows first (the GAN: its D and G losses)
     plotted_losses: ClassVar[tuple[str, ...]] = ("loss",)
     #: training settings of the model's source (epochs, batch_size, lr); the command line overrides
@@ -85,6 +72,25 @@ class DigitModel(nn.Module):
     def can(self, capability: str) -> bool:
         """True when the model declares ``capability`` (one of :data:`ALL_CAPABILITIES`)."""
         return capability in self.capabilities
+
+    def card(self) -> dict[str, Any]:
+        """What a catalogue needs to list and lay out a run without loading its weights (or torch).
+
+        Written into every run's ``config.json`` by :func:`core.checkpoints.save_run` and read by
+        :mod:`core.catalog`; a test checks that each shipped run's card equals its class's.
+
+        Returns:
+            JSON-serialisable dict: display_name, description, source, role, latent_dim,
+            capabilities (sorted), input_modes, generation_modes, decoder_needs_label,
+            plotted_losses, loss_units (one unit per loss component).
+        """
+        return {"display_name": self.display_name, "description": self.describe(), "source": self.source,
+                "role": self.role, "latent_dim": int(self.latent_dim),
+                "capabilities": sorted(self.capabilities), "input_modes": list(self.input_modes),
+                "generation_modes": list(self.generation_modes),
+                "decoder_needs_label": bool(self.decoder_needs_label),
+                "plotted_losses": list(self.plotted_losses),
+                "loss_units": {c: self.loss_units.get(c, NATS_PER_IMAGE) for c in self.loss_components}}
 
     def _unsupported(self, capability: str) -> UnsupportedCapability:
         return UnsupportedCapability(f"{self.display_name or type(self).__name__} cannot {capability}")

@@ -74,6 +74,7 @@ class JudgeClassifier(DigitModel):
     input_modes = ()
     role = JUDGE
     loss_components = ("loss", "error")
+    loss_units = {"loss": "cross-entropy (nats per image)", "error": "error rate (fraction)"}
     default_training = {"epochs": 8, "batch_size": 128, "lr": 1e-3}
     training_inputs = "images with random affine, blur and dimming augmentation, and their digits"
 

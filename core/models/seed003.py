@@ -109,6 +109,9 @@ class ConditionalGAN(DigitModel):
     default_training = {"lr": 2e-4, "batch_size": 128, "epochs": 30}
     training_inputs = "discriminator: image and digit; generator: noise and digit"
     plotted_losses = ("d_loss", "g_loss")
+    loss_units = {"loss": "GAN loss (D + G binary cross-entropy, nats)", "d_loss": "GAN loss (binary cross-entropy, nats)",
+                  "g_loss": "GAN loss (binary cross-entropy, nats)", "d_real": "mean D output (probability)",
+                  "d_fake": "mean D output (probability)"}
     decoder_needs_label = True
 
     def __init__(self, latent_dim: int = 100):

@@ -1,102 +1,146 @@
-"""Draw a digit: MNIST-style preprocessing, live classification and reconstruction by every run."""
+"""Draw a digit: MNIST-style preprocessing, live classification and reconstruction by every run.
 
-import plotly.graph_objects as go
+The whole interactive part is one fragment: a stroke (sent by the sketchpad several times a
+second while the pen is down, and at pen up) reruns only it. Predictions are drawn as one light
+HTML block (no chart library), images inline.
+"""
+
+import numpy as np
 import streamlit as st
 import torch
-from streamlit_drawable_canvas import st_canvas  # only importable inside a running app
 
-from common import judge_run, selected_runs, show_images, side_by_side, skip_note
+from common import (html_text, images_html, judge_run, plain, png_data_uri, selected_runs)
+from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
-from core.preprocess import EmptyDrawing, image_from_bytes, mnist_preprocess
+from core.preprocess import EmptyDrawing, UploadError, image_from_bytes, mnist_preprocess
+
+#: uploads larger than this are refused with a sentence (Streamlit's own limit, larger, only shows a chip)
+MAX_UPLOAD_MB = 5
+#: where the latest drawn or uploaded digit (float32 (28, 28) in [0, 1]) is kept for the latent views
+DRAWN_KEY = "drawn_digit"
 
 st.title("Draw a digit")
 runs = selected_runs()
-st.session_state.setdefault("canvas_round", 0)
+judge = judge_run()
+classifiers = [run for run in runs if run.model.can(CLASSIFY)] + ([judge] if judge else [])
+restylers = [run for run in runs if run.model.can(RESTYLE)]
 
-left, right = st.columns([3, 2])
-with left:
-    source = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_source")
-    raw = None
-    if source == "Draw":
-        stroke = st.slider("Brush width", 8, 40, 20, key="draw_brush")
-        canvas = st_canvas(stroke_width=stroke, stroke_color="#FFFFFF", background_color="#000000",
-                           height=280, width=280, drawing_mode="freedraw", return_image_data=True,
-                           key=f"canvas_{st.session_state.canvas_round}")
-        if st.button("Clear canvas", key="draw_clear"):
-            st.session_state.canvas_round += 1  # a new key gives a fresh canvas
-            st.rerun()
-        raw = canvas.image_data if canvas is not None else None
-    else:
-        upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
-                                  key="draw_upload")
-        invert = st.checkbox("Dark digit on a light background (invert)", value=True, key="draw_invert")
-        if upload is not None:
-            try:
-                raw = image_from_bytes(upload.getvalue(), invert=invert)
-            except ValueError as exc:
-                st.error(f"Could not use {upload.name!r}: {exc}. Try a PNG or JPEG picture of one digit.")
+CSS = """<style>
+.dl-cards{display:flex;flex-wrap:wrap;gap:12px}
+.dl-card{border:1px solid #dfe3e8;border-radius:8px;padding:8px 10px;min-width:190px;flex:1 1 190px;background:#fff}
+.dl-card .dl-label{font-size:.85rem;color:#51606f}
+.dl-card .dl-pred{font-size:2rem;font-weight:600;line-height:1.1}
+.dl-card .dl-p{font-size:.8rem;color:#51606f}
+.dl-bars{display:flex;align-items:flex-end;gap:2px;height:64px;margin:6px 0 2px}
+.dl-bar{flex:1;background:#8aa1b1;min-height:1px}
+.dl-bar.top{background:#e4572e}
+.dl-ticks{display:flex;gap:2px;font-size:.7rem;color:#51606f}
+.dl-ticks span{flex:1;text-align:center}
+.dl-summary{font-size:1rem;margin:.2rem 0 .6rem}
+.dl-summary b{color:#e4572e}
+</style>"""
 
-x = None
-with right:
-    st.markdown("**What the models see** (28×28, MNIST preprocessing)")
+
+def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
+    pred = int(probs.argmax())
+    bars = "".join(f'<div class="dl-bar{" top" if d == pred else ""}" style="height:{max(1.0, 100 * p):.1f}%" '
+                   f'title="p({d}) = {p:.3f}"></div>' for d, p in enumerate(probs))
+    ticks = "".join(f"<span>{d}</span>" for d in range(10))
+    extra = ""
+    if recon is not None:
+        extra = f'<div class="dl-p">Reconstruction (image only)</div>{images_html(recon, nrow=1, scale=3)}'
+    return (f'<div class="dl-card" data-run="{html_text(run.name)}"><div class="dl-label">{html_text(run.label)}</div>'
+            f'<div class="dl-pred">{pred}</div><div class="dl-p">p({pred}) = {probs[pred]:.3f}</div>'
+            f'<div class="dl-bars">{bars}</div><div class="dl-ticks">{ticks}</div>{extra}</div>')
+
+
+def read_upload() -> np.ndarray | None:
+    """The uploaded picture as ink (H, W) in [0, 1], or None (with a message in the user's words)."""
+    upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
+                              key="draw_upload", max_upload_size=5 * MAX_UPLOAD_MB)
+    invert = st.checkbox("Dark digit on a light background (invert)", value=True, key="draw_invert")
+    if upload is None:
+        return None
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"{plain(upload.name)} is {upload.size / 1024 / 1024:.1f} MB; Digit Lab reads pictures up to "
+                 f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
+        return None
+    try:
+        return image_from_bytes(upload.getvalue(), invert=invert)
+    except UploadError as exc:
+        st.error(f"{plain(upload.name)}: {plain(exc)}")
+        return None
+
+
+@st.fragment
+def drawing_area() -> None:
+    st.markdown(CSS, unsafe_allow_html=True)
+    left, right = st.columns([3, 2])
+    with left:
+        source = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_source")
+        if source == "Draw":
+            brush = st.slider("Brush width", 8, 40, 20, key="draw_brush")
+            raw = sketchpad("sketchpad", width=280, height=280, brush=brush, live_ms=150, clear_label="Clear canvas")
+        else:
+            raw = read_upload()
+
+    x = None
     if raw is not None:
         try:
             x = torch.from_numpy(mnist_preprocess(raw)).reshape(1, 1, 28, 28)
         except EmptyDrawing:
             x = None
         except ValueError as exc:
-            st.error(f"Unusable image: {exc}")
-    if x is None:
-        st.info("Draw a digit on the canvas (or upload one) to see it classified.")
-    else:
-        show_images(x, nrow=1, scale=6)
+            st.error(f"This picture cannot be used: {plain(exc)}")
+    st.session_state[DRAWN_KEY] = None if x is None else x[0, 0].numpy()
+
+    with right:
+        st.markdown("**What the models see** (28×28, MNIST preprocessing)")
+        if x is None:
+            st.info("Draw a digit on the canvas (or upload one) to see it classified. The models answer while "
+                    "you draw.")
+            return
+        st.markdown(f'<img class="dl-img" alt="what the models see" width="168" height="168" '
+                    f'style="image-rendering:pixelated;border:1px solid #dfe3e8" src="{png_data_uri(x[0, 0].numpy())}">',
+                    unsafe_allow_html=True)
         st.caption("Bounding box scaled to fit 20×20 (aspect ratio kept), then centred by centre of mass "
                    "in 28×28, as MNIST was made.")
 
-if x is None:
-    st.stop()
+    answers, cards = {}, []
+    for run in classifiers:
+        probs = explore.class_probabilities(run.model, x)
+        answers[run.name] = int(probs.argmax())
+        recon = None
+        if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
+            recon = explore.reconstruct(run.model, x, None)
+        cards.append((run, probs, recon))
+    summary = " · ".join(f"{html_text(run.label)}: <b>{answers[run.name]}</b> ({probs.max():.2f})"
+                         for run, probs, _ in cards)
+    st.markdown(f'<div class="dl-summary" data-testid="dl-summary">{summary}</div>'
+                f'<div class="dl-cards">{"".join(card_html(*c) for c in cards)}</div>', unsafe_allow_html=True)
+    skipped = [run.label for run in runs if not run.model.can(CLASSIFY)]
+    if skipped:
+        st.caption(f"{', '.join(skipped)} cannot classify: not shown.")
+    if judge:
+        accuracy = judge.metrics.get("classification_accuracy", {}).get("value")
+        st.caption(f"**{judge.label}** is the independent judge classifier"
+                   + (f" ({100 * accuracy:.2f} % on the MNIST test set)" if accuracy is not None else "")
+                   + ", not one of the compared models.")
 
-st.subheader("Predictions")
-predicted: dict[str, int] = {}  # run name -> predicted digit, reused by the restyle section
+    if restylers:
+        st.subheader("Your handwriting as every digit")
+        st.caption("Models whose decoder takes the digit as a label keep your drawing's style (its latent code, "
+                   "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
+        blocks = []
+        for run in restylers:
+            digit = answers.get(judge.name if judge else run.name, answers.get(run.name, 0))
+            with torch.no_grad():
+                out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
+                                        torch.arange(10, device=run.model.device))
+            blocks.append(f'<div><b>{html_text(run.label)}</b> (read as a {digit})<br>'
+                          f'{images_html(out[0].cpu(), nrow=10, scale=2)}</div>')
+        st.markdown(f'<div class="dl-cards">{"".join(blocks)}</div>', unsafe_allow_html=True)
 
 
-def render(run):
-    if not run.model.can(CLASSIFY):
-        skip_note(run, "classify")
-        return
-    probs = explore.class_probabilities(run.model, x)
-    pred = predicted[run.name] = int(probs.argmax())
-    st.metric(run.label, str(pred))
-    st.caption(f"p({pred}) = {probs[pred]:.3f}")
-    fig = go.Figure(go.Bar(x=[str(d) for d in range(10)], y=probs, marker_color=[
-        "#e4572e" if d == pred else "#8aa1b1" for d in range(10)]))
-    fig.update_layout(height=190, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(range=[0, 1], title="p(digit)"),
-                      xaxis=dict(type="category", title="digit"))
-    st.plotly_chart(fig, width="stretch", key=f"probs_{run.name}")
-    if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
-        show_images(explore.reconstruct(run.model, x, None), nrow=1, scale=4, caption="Reconstruction (image only)")
-
-
-judge = judge_run()
-side_by_side(runs + ([judge] if judge else []), render, max_cols=4)
-if judge:
-    st.caption(f"**{judge.label}** is the independent judge classifier "
-               f"({100 * judge.metrics['classification_accuracy']['value']:.2f} % on the MNIST test set), "
-               "not one of the compared models.")
-
-restylers = [run for run in runs if run.model.can(RESTYLE)]
-if restylers:
-    st.subheader("Your handwriting as every digit")
-    st.caption("Models whose decoder takes the digit as a label keep your drawing's style (its latent code, "
-               "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
-
-    def render_restyle(run):
-        digit = predicted[(judge or run).name]
-        with torch.no_grad():
-            out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
-                                    torch.arange(10, device=run.model.device))
-        st.markdown(f"**{run.label}** (read as a {digit})")
-        show_images(out[0].cpu(), nrow=10, scale=2)
-
-    side_by_side(restylers, render_restyle, max_cols=2)
+drawing_area()

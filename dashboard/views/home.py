@@ -3,7 +3,8 @@
 import pandas as pd
 import streamlit as st
 
-from common import fmt_metric, judge_run, runs_and_errors
+from common import all_runs, fmt_metric, runs_and_errors
+from core.catalog import is_judge
 from core.reference import SEED000_TABLE1
 
 st.title("Digit Lab")
@@ -23,13 +24,13 @@ runs, errors = runs_and_errors()
 rows = []
 for name, run in runs.items():
     training = run.config.get("training", {})
-    ref = SEED000_TABLE1.get((run.config.get("model"), run.model.latent_dim), {})
+    ref = SEED000_TABLE1.get((run.config.get("model"), run.latent_dim), {})
     ref_acc, ref_bce = ref.get("classification_accuracy"), ref.get("reconstruction_bce")
     rows.append({
         "run": name,
-        "model": run.model.display_name,
-        "source": run.model.source.split(",")[0],
-        "latent": run.model.latent_dim,
+        "model": run.display_name,
+        "source": run.card["source"].split(",")[0],
+        "latent": run.latent_dim,
         "seed": training.get("seed"),
         "epochs": training.get("epochs"),
         "test accuracy (image only)": fmt_metric(run, "classification_accuracy", 2, percent=True),
@@ -52,10 +53,8 @@ if rows:
     )
     st.page_link("views/leaderboard.py", label="All of Table 1's metrics, mean ± std over seeds: the Leaderboard",
                  icon=":material/leaderboard:")
-for name, message in errors.items():
-    st.warning(f"**{name}**: {message}")
 
-judge = judge_run()
+judge = next((run for run in all_runs()[0].values() if is_judge(run)), None)
 if judge:
     st.subheader("The judge")
     st.markdown(f"**{judge.label}**: an independent convolutional classifier trained on the same 48,000 images "

@@ -1,10 +1,15 @@
-"""Latent sliders (move a digit's code along latent axes) and interpolation between two codes."""
+"""Latent sliders (move a digit's code along latent axes) and interpolation between two codes.
+
+Each tab is a fragment: a slider step reruns only its tab, and the decoded images are drawn inline
+(no separate image requests). *Animate* renders a looping GIF of the walk along one axis.
+"""
 
 import numpy as np
 import streamlit as st
 import torch
 
-from common import DIGITS, seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import (DIGITS, html_text, images_html, seeded_indices, selected_runs, show_images, side_by_side,
+                    skip_note, test_set)
 from core import explore
 from core.models.base import DECODE, DIGIT_ONLY, ENCODE, IMAGE_AND_DIGIT
 from core.projections import principal_directions
@@ -24,14 +29,14 @@ def image_mode(run) -> str:
     return IMAGE_AND_DIGIT if IMAGE_AND_DIGIT in run.model.input_modes else run.model.input_modes[0]
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
+@st.cache_resource(max_entries=64, show_spinner=False)
 def reference_codes(run_name: str) -> np.ndarray:
     run = {r.name: r for r in runs}[run_name]
     idx = torch.as_tensor(REF)
     return explore.encode_dataset(run.model, test_x[idx], test_y[idx], image_mode(run))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_resource(max_entries=256, show_spinner=False)
 def digit_code(run_name: str, digit: int) -> np.ndarray:
     """Where a digit sits in a run's latent space: its digit-only code; the prior mean z = 0 for
     decoders that take the digit as a label; else the mean code of its test images."""
@@ -66,42 +71,94 @@ def axes(run, basis: str, k: int) -> tuple[np.ndarray, np.ndarray, str]:
     return np.eye(d, dtype=np.float32)[:k], codes.std(0)[:k].astype(np.float32), "latent coordinates"
 
 
+N_SLIDERS = 8
+
+
+def reset_sliders() -> None:
+    """Put every z-slider back to 0 before the widgets are drawn (so they show 0 too)."""
+    for i in range(N_SLIDERS):
+        st.session_state[f"sl_{i}"] = 0.0
+
+
+def moved_code(run, digit: int, basis: str, offsets: list[float]) -> tuple[np.ndarray, str]:
+    """The digit's code moved by ``offsets`` (in standard deviations) along the run's axes."""
+    directions, stds, used = axes(run, basis, len(offsets))
+    z = digit_code(run.name, int(digit)).copy()
+    for i in range(directions.shape[0]):
+        z = z + offsets[i] * stds[i] * directions[i]
+    return z, used
+
+
+def animation_gif(run, digit: int, basis: str, offsets: list[float], axis: int, frames: int = 31) -> str:
+    """A looping GIF (data URI) of the code swept along ``axis`` from −3σ to +3σ and back."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    directions, stds, _ = axes(run, basis, max(len(offsets), axis + 1))
+    base, _ = moved_code(run, digit, basis, [o if i != axis else 0.0 for i, o in enumerate(offsets)])
+    sweep = np.concatenate([np.linspace(-3, 3, frames), np.linspace(3, -3, frames)[1:-1]]).astype(np.float32)
+    codes = base[None] + sweep[:, None] * stds[axis] * directions[axis][None]
+    images = explore.decode(run.model, codes, int(digit))
+    pictures = [Image.fromarray((img[0].numpy() * 255).round().astype(np.uint8)).resize((168, 168), Image.NEAREST)
+                for img in images]
+    buffer = io.BytesIO()
+    pictures[0].save(buffer, format="GIF", save_all=True, append_images=pictures[1:], duration=60, loop=0)
+    return "data:image/gif;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 sliders_tab, interp_tab = st.tabs(["Latent sliders", "Interpolation"])
 
-with sliders_tab:
+
+@st.fragment
+def sliders() -> None:
     c1, c2, c3 = st.columns([2, 2, 1])
     digit = c1.selectbox("Digit", DIGITS, index=3, key="sl_digit")
     basis = c2.radio("Move along", ["Latent coordinates", "Principal directions"], horizontal=True, key="sl_basis",
                      help="Principal directions: PCA of 2,000 test codes. Slider units are standard "
                           "deviations of the test codes along each axis (of the prior for the GAN's "
                           "noise), so runs compare on one scale.")
-    k = c3.number_input("Sliders", 1, 8, 4, key="sl_k")
+    k = c3.number_input("Sliders", 1, N_SLIDERS, 4, key="sl_k")
     max_dim = max((r.model.latent_dim for r in runs if r.model.can(DECODE)), default=1)
     offsets = []
+    names = []
     cols = st.columns(4)
     for i in range(min(int(k), max_dim)):
-        label = f"{'z' if basis == 'Latent coordinates' else 'PC'}{i + 1}"
-        offsets.append(cols[i % 4].slider(label + " (σ)", -3.0, 3.0, 0.0, 0.1, key=f"sl_{i}"))
-    if st.button("Reset sliders", key="sl_reset"):
-        for i in range(8):
-            st.session_state.pop(f"sl_{i}", None)
-        st.rerun()
+        names.append(f"{'z' if basis == 'Latent coordinates' else 'PC'}{i + 1}")
+        st.session_state.setdefault(f"sl_{i}", 0.0)  # value through the state only, so Reset can set it
+        offsets.append(cols[i % 4].slider(names[-1] + " (σ)", -3.0, 3.0, step=0.1, key=f"sl_{i}"))
+    b1, b2, b3 = st.columns([1, 2, 2])
+    b1.button("Reset sliders", key="sl_reset", on_click=reset_sliders)
+    animate = b2.toggle("Animate along one axis", key="sl_animate",
+                        help="Sweep the chosen axis from −3σ to +3σ and back, the other sliders where they are.")
+    axis = b3.selectbox("Axis", range(len(names)), format_func=lambda i: names[i], key="sl_axis",
+                        disabled=not animate) if animate else 0
 
     def render_sliders(run):
-        st.markdown(f"**{run.label}**")
         if not run.model.can(DECODE):
+            st.markdown(f"**{run.label}**")
             skip_note(run, "decode a latent code")
             return
-        directions, stds, used = axes(run, basis, len(offsets))
-        z = digit_code(run.name, int(digit)).copy()
-        for i in range(directions.shape[0]):
-            z = z + offsets[i] * stds[i] * directions[i]
-        show_images(explore.decode(run.model, z[None], int(digit)), nrow=1, scale=8)
-        st.caption(f"Digit {digit}: {describe_base(run)}, moved along {used}.")
+        z, used = moved_code(run, int(digit), basis, offsets)
+        picture = images_html(explore.decode(run.model, z[None], int(digit)), nrow=1, scale=6)
+        if animate and int(axis) < len(offsets):
+            uri = animation_gif(run, int(digit), basis, offsets, int(axis))
+            picture += (f' <img class="dl-img" alt="animation along {html_text(names[int(axis)])}" width="168" '
+                        f'height="168" style="image-rendering:pixelated" src="{uri}">')
+        position = ", ".join(f"{n} {o:+.1f}σ" for n, o in zip(names, offsets))
+        st.markdown(f"**{html_text(run.label)}**<br>{picture}", unsafe_allow_html=True)
+        st.caption(f"Digit {digit}: {describe_base(run)}, moved along {used} ({position})."
+                   + (f" Right: {names[int(axis)]} swept from −3σ to +3σ." if animate else ""))
 
     side_by_side(runs, render_sliders, max_cols=4)
 
-with interp_tab:
+
+with sliders_tab:
+    sliders()
+
+@st.fragment
+def interpolation() -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     source = c1.radio("Between", ["Two test images", "Two digits", "Two random codes"], horizontal=True,
                       key="in_source", help="Random codes are drawn from N(0, I), the prior of the VAEs and "
@@ -153,3 +210,7 @@ with interp_tab:
             st.caption(f"Its decoder takes the digit as a label: {digit_a} for the first half, {digit_b} after.")
 
     side_by_side(runs, render_interp, max_cols=2)
+
+
+with interp_tab:
+    interpolation()

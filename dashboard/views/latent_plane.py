@@ -1,31 +1,32 @@
-"""A 2-D latent plane shown directly: test codes coloured by digit, and the decoded manifold."""
+"""A 2-D latent plane shown directly: test codes coloured by digit, the decoded manifold, and any
+point of the plane decoded at once where you click or drag."""
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 import torch
 
-from common import runs_and_errors, seeded_indices, selected_runs, show_images, side_by_side, test_set
+from common import (html_text, images_html, judge_run, offer_runs, seeded_indices, selected_runs, side_by_side,
+                    test_set)
+from components.latent_scatter import latent_scatter
 from core import explore
 from core.models.base import DECODE, ENCODE
 
+DRAWN_KEY = "drawn_digit"  # written by the Draw page
+
 st.title("2-D latent plane")
 st.markdown("Models with a two-dimensional latent need no projection: each test image's code μ is a point "
-            "of the plane, and every point of the plane decodes to an image. The colours are the true "
-            "digits, which an unsupervised model never saw.")
+            "of the plane, and every point of the plane decodes to an image. **Click or drag on the plane** to "
+            "decode that point. The colours are the true digits, which an unsupervised model never saw.")
 
 
 def plane_model(run) -> bool:
-    m = run.model
-    return m.latent_dim == 2 and m.can(ENCODE) and m.can(DECODE) and not m.decoder_needs_label
+    return (run.latent_dim == 2 and run.can(ENCODE) and run.can(DECODE)
+            and not run.card.get("decoder_needs_label", False))
 
 
 runs = [r for r in selected_runs() if plane_model(r)]
 if not runs:
-    candidates = [r.name for r in runs_and_errors()[0].values() if plane_model(r)]
-    st.info("None of the selected runs has a 2-D latent. Add one in the sidebar"
-            + (f": {', '.join(candidates)}." if candidates else " (none is shipped)."))
+    offer_runs(plane_model, "has a 2-D latent that decodes without a label", key="plane")
     st.stop()
 
 test_x, test_y = test_set()
@@ -38,26 +39,63 @@ n_points = c3.select_slider("Test images", [1000, 2000, 5000, 10000], value=5000
 indices = seeded_indices(len(test_x), n_points, 0)
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
+@st.cache_resource(max_entries=16, show_spinner=False)
 def codes(run_name: str, n: int) -> np.ndarray:
-    run = {r.name: r for r in runs}[run_name]
+    run = next(r for r in runs if r.name == run_name)
     idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
     return explore.encode_dataset(run.model, test_x[idx], test_y[idx], run.model.input_modes[0])
 
 
-def render(run):
-    st.markdown(f"**{run.label}**")
+@st.cache_resource(max_entries=16, show_spinner=False)
+def thumbnails(n: int) -> np.ndarray:
+    idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
+    return (test_x[idx, 0].numpy() * 255).round().astype(np.uint8)
+
+
+def drawn_code(run):
+    drawn = st.session_state.get(DRAWN_KEY)
+    if drawn is None:
+        return None
+    x = torch.from_numpy(np.asarray(drawn, dtype=np.float32)).reshape(1, 1, 28, 28)
+    mode = run.model.input_modes[0]
+    y = None
+    if mode != "image":
+        judge = judge_run()
+        y = explore.class_probabilities(judge.model, x).argmax() if judge else 0
+        y = torch.tensor([int(y)])
+    z = explore.encode_dataset(run.model, x, y if y is not None else torch.zeros(1, dtype=torch.long), mode)[0]
+    return float(z[0]), float(z[1])
+
+
+@st.fragment
+def probe(run) -> None:
+    """The plane and the decoded point: a click or drag reruns only this part."""
     z = codes(run.name, n_points)
-    frame = pd.DataFrame({"z1": z[:, 0], "z2": z[:, 1], "digit": test_y[indices].numpy().astype(str),
-                          "index": indices})
-    fig = px.scatter(frame, x="z1", y="z2", color="digit", custom_data=["index", "digit"], opacity=0.7,
-                     category_orders={"digit": [str(d) for d in range(10)]})
-    fig.update_traces(marker_size=4, hovertemplate="digit %{customdata[1]}<br>test index %{customdata[0]}<extra></extra>")
-    fig.add_shape(type="rect", x0=-limit, x1=limit, y0=-limit, y1=limit, line=dict(color="#1d2733", dash="dot"))
-    fig.update_layout(height=460, margin=dict(l=10, r=10, t=10, b=10), legend_title_text="digit")
-    st.plotly_chart(fig, width="stretch", key=f"plane_{run.name}")
+    left, right = st.columns([3, 1])
+    with left:
+        event = latent_scatter(z, test_y[torch.as_tensor(indices)].numpy(), key=f"plane_{run.name}_{n_points}",
+                               thumbnails=thumbnails(n_points), marker=drawn_code(run), marker_label="your digit",
+                               drag="probe", axis_labels=("z1", "z2"), square=float(limit), height=420)
+    point = (event or {}).get("point")
+    with right:
+        if point is None:
+            st.caption("Click or drag on the plane to decode a point.")
+        else:
+            image = explore.decode(run.model, np.array([point], dtype=np.float32))
+            st.markdown(f"**z = ({point[0]:+.2f}, {point[1]:+.2f})**<br>"
+                        + images_html(image, nrow=1, scale=6, title=f"decoded at {point}"), unsafe_allow_html=True)
+            judge = judge_run()
+            if judge:
+                probs = explore.class_probabilities(judge.model, image[0])
+                st.caption(f"The judge reads a {int(probs.argmax())} (p = {probs.max():.2f}).")
+
+
+def render(run):
+    st.markdown(f"**{html_text(run.label)}**", unsafe_allow_html=True)
+    probe(run)
     grid = explore.manifold_grid(run.model, limit, steps)
-    show_images(grid, nrow=steps, scale=1 if steps > 15 else 2)
+    st.markdown(images_html(grid, nrow=steps, scale=1 if steps > 15 else 2, title="decoded grid"),
+                unsafe_allow_html=True)
     st.caption(f"Decoded grid: z1 from −{limit} to {limit} left to right, z2 from {limit} to −{limit} "
                "top to bottom (the dotted square on the plot).")
 

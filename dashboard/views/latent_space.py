@@ -1,15 +1,26 @@
-"""Latent space: test-set latent codes projected to 2-D (PCA or UMAP), coloured by digit."""
+"""Latent space: test-set latent codes projected to 2-D (PCA or UMAP), coloured by digit.
+
+Each run's scatter is drawn on a canvas (fast for 10,000 points): hover a point to see its image,
+drag a box to list the images inside it. The digit drawn on the Draw page is marked in every run
+that can encode it. UMAP projections of the default settings are shipped in the run folders
+(``scripts/project.py``); other settings are computed live behind a progress bar.
+"""
+
+import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import pandas as pd
-import plotly.express as px
 import streamlit as st
 import torch
 
-from common import input_mode_for, seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import (html_text, images_html, input_mode_for, seeded_indices, selected_runs, side_by_side,
+                    skip_note, test_set)
+from components.latent_scatter import latent_scatter
 from core import explore
 from core.models.base import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
-from core.projections import project
+from core.projections import UMAP_SECONDS, place_codes, project, read_shipped, shipped_key
+
+DRAWN_KEY = "drawn_digit"  # written by the Draw page: float32 (28, 28) in [0, 1], or None
 
 st.title("Latent space")
 runs = selected_runs()
@@ -18,20 +29,88 @@ test_x, test_y = test_set()
 c1, c2, c3 = st.columns([1, 2, 2])
 method = c1.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="lat_method")
 n_points = c2.select_slider("Test images", [1000, 2000, 5000, 10000], value=2000, key="lat_n",
-                            help="A fixed random subset of the test set (seed 0); UMAP takes longer on more points.")
+                            help="A fixed random subset of the test set (seed 0). UMAP of 2,000 and 5,000 "
+                                 "codes is shipped with each run; other sizes are computed here.")
 mode = c3.radio("Encoder input", [IMAGE_AND_DIGIT, IMAGE_ONLY], horizontal=True, key="lat_mode",
                 format_func={IMAGE_AND_DIGIT: "image + digit", IMAGE_ONLY: "image only"}.get)
 indices = seeded_indices(len(test_x), n_points, 0)
-st.caption("Hover a point for its digit and test index; drag a box (or use the lasso) over points to see their images. "
-           + ("UMAP is computed once per run and setting, then read from the disk cache." if method == "UMAP" else ""))
+drawn = st.session_state.get(DRAWN_KEY)
+st.caption("Hover a point to see its image; drag a box over points to list them (double-click clears)."
+           + (" ★ marks the digit you drew on the Draw page (encoded from the image alone, or with the digit "
+              "the judge reads)." if drawn is not None else " Draw a digit on the Draw page to see where it lands."))
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def projection(run_name: str, method: str, mode: str, n: int) -> np.ndarray:
-    run = {r.name: r for r in runs}[run_name]
+@st.cache_resource(max_entries=64, show_spinner=False)
+def codes_of(run_name: str, mode: str, n: int) -> np.ndarray:
+    """Codes (n, d) of the fixed test subset, shared by every session."""
+    run = next(r for r in runs if r.name == run_name)
     idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
-    codes = explore.encode_dataset(run.model, test_x[idx], test_y[idx], mode)
-    return codes if codes.shape[1] == 2 else project(codes, method=method, seed=0)
+    return explore.encode_dataset(run.model, test_x[idx], test_y[idx], mode)
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def thumbnails(n: int) -> np.ndarray:
+    """uint8 (n, 28, 28) test images of the subset, for the hover tooltips."""
+    idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
+    return (test_x[idx, 0].numpy() * 255).round().astype(np.uint8)
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _live_umap(run_name: str, mode: str, n: int) -> np.ndarray:
+    return project(codes_of(run_name, mode, n), method="UMAP", seed=0)
+
+
+def projection(run, mode: str) -> tuple[np.ndarray, str]:
+    """2-D positions (n, 2) of the subset's codes and where they came from."""
+    codes = codes_of(run.name, mode, n_points)
+    if codes.shape[1] <= 2:
+        return (codes if codes.shape[1] == 2 else np.c_[codes, np.zeros_like(codes)]), "the codes themselves"
+    if method == "PCA":
+        return project(codes, method="PCA", use_cache=False), "PCA of these codes"
+    shipped = read_shipped(run.path, shipped_key("UMAP", mode, n_points))
+    if shipped is not None:
+        return shipped, "UMAP shipped with the run"
+    estimate = UMAP_SECONDS[0] + UMAP_SECONDS[1] * n_points
+    bar = st.progress(0.0, text=f"UMAP of {n_points:,} codes: about {estimate:.0f} s on this machine…")
+    start = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(_live_umap, run.name, mode, n_points)
+        while not future.done():
+            elapsed = time.perf_counter() - start
+            bar.progress(min(0.95, elapsed / estimate),
+                         text=f"UMAP of {n_points:,} codes: {elapsed:.0f} s of about {estimate:.0f} s…")
+            time.sleep(0.25)
+        xy = future.result()
+    bar.empty()
+    return xy, "UMAP computed here (cached for this server)"
+
+
+def marker_for(run, mode: str, xy: np.ndarray):
+    """Where the drawn digit lands in this run's view, or None."""
+    if drawn is None:
+        return None
+    x = torch.from_numpy(np.asarray(drawn, dtype=np.float32)).reshape(1, 1, 28, 28)
+    y = torch.tensor([int(explore.class_probabilities(judge_model(), x).argmax())]) if judge_model() else None
+    if mode == IMAGE_AND_DIGIT and y is None:
+        return None
+    code = explore.encode_dataset(run.model, x, y if y is not None else torch.zeros(1, dtype=torch.long), mode)
+    codes = codes_of(run.name, mode, n_points)
+    if codes.shape[1] <= 2:
+        return tuple(float(v) for v in (code[0] if codes.shape[1] == 2 else [code[0, 0], 0.0]))
+    if method == "PCA":
+        from sklearn.decomposition import PCA
+
+        point = PCA(n_components=2).fit(codes).transform(code)[0]
+    else:
+        point = place_codes(codes, xy, code)[0]
+    return float(point[0]), float(point[1])
+
+
+def judge_model():
+    from common import judge_run
+
+    judge = judge_run()
+    return judge.model if judge else None
 
 
 def render(run):
@@ -40,26 +119,28 @@ def render(run):
         skip_note(run, "encode images")
         return
     run_mode = input_mode_for(run, mode)
-    with st.spinner(f"Projecting {n_points} codes with {method}…"):
-        xy = projection(run.name, method, run_mode, n_points)
-    direct = run.model.latent_dim == 2
-    axis_labels = {"x": "z1", "y": "z2"} if direct else {"x": f"{method} 1", "y": f"{method} 2"}
-    if direct:
-        st.caption("2-D latent: the codes are shown directly, without projection.")
-    frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "digit": test_y[indices].numpy().astype(str),
-                          "index": indices})
-    fig = px.scatter(frame, x="x", y="y", color="digit", custom_data=["index", "digit"],
-                     category_orders={"digit": [str(d) for d in range(10)]},
-                     labels=axis_labels, opacity=0.7)
-    fig.update_traces(marker_size=4, hovertemplate="digit %{customdata[1]}<br>test index %{customdata[0]}<extra></extra>")
-    fig.update_layout(height=460, legend_title_text="digit", margin=dict(l=10, r=10, t=10, b=10), dragmode="select")
-    event = st.plotly_chart(fig, width="stretch", on_select="rerun", selection_mode=("points", "lasso", "box"),
-                            key=f"lat_chart_{run.name}_{method}_{mode}_{n_points}")
-    points = event.selection.points if event and event.selection else []
-    picked = [int(p["customdata"][0]) for p in points if p.get("customdata")][:20]
+    xy, source = projection(run, run_mode)
+    direct = run.model.latent_dim <= 2
+    fragment_view(run, run_mode, xy, source, direct)
+
+
+@st.fragment
+def fragment_view(run, run_mode: str, xy: np.ndarray, source: str, direct: bool) -> None:
+    """The scatter and its selection: a box drawn on it reruns only this part."""
+    labels = test_y[torch.as_tensor(indices)].numpy()
+    event = latent_scatter(xy, labels, key=f"lat_{run.name}_{method}_{run_mode}_{n_points}",
+                           thumbnails=thumbnails(n_points), marker=marker_for(run, run_mode, xy),
+                           marker_label="your digit", drag="select",
+                           axis_labels=("z1", "z2") if direct else (f"{method} 1", f"{method} 2"))
+    st.caption(f"{len(xy):,} test codes ({source}).")
+    picked = [int(indices[i]) for i in (event or {}).get("selection", [])]
     if picked:
-        show_images(test_x[torch.as_tensor(picked)], nrow=10, scale=2,
-                    caption="Selected: " + ", ".join(f"#{i} ({int(test_y[i])})" for i in picked))
+        shown = picked[:40]
+        st.markdown(f"Selected {len(picked)} of {len(xy):,} points"
+                    + (f" (the first {len(shown)} shown)" if len(picked) > len(shown) else "") + ":<br>"
+                    + images_html(test_x[torch.as_tensor(shown)], nrow=20, scale=2, title="selected test images"),
+                    unsafe_allow_html=True)
+        st.caption("Test indices (digit): " + html_text(", ".join(f"#{i} ({int(test_y[i])})" for i in shown)))
 
 
 side_by_side(runs, render, max_cols=2)

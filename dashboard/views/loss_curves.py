@@ -1,13 +1,21 @@
-"""Loss curves: training and validation per epoch, components selectable, runs overlaid."""
+"""Loss curves: training and validation per epoch, components selectable, runs overlaid.
+
+Each panel holds one component in one unit (the models declare their units), so a GAN's losses
+never share an axis with the VAEs' nats per image. Needs the runs' history files only.
+"""
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from common import selected_runs
+from common import chosen_names, runs_and_errors
 
 st.title("Loss curves")
-runs = selected_runs()
+all_runs, _ = runs_and_errors()
+runs = [all_runs[name] for name in chosen_names() if name in all_runs]
+if not runs:
+    st.info("Pick at least one run in the sidebar (**Runs to compare**).")
+    st.stop()
 
 frames = []
 for run in runs:
@@ -15,24 +23,27 @@ for run in runs:
     if not history.get("epoch"):
         st.caption(f"**{run.label}** has no training history.")
         continue
+    units = run.card.get("loss_units", {})
     for key, values in history.items():
         if "/" not in key:
             continue
         split, component = key.split("/", 1)
+        unit = units.get(component.split("[")[0], "nats per image")
         frames.append(pd.DataFrame({"epoch": history["epoch"], "value": values, "split": split,
-                                    "component": component, "run": run.label}))
+                                    "component": component, "unit": unit, "run": run.label}))
 if not frames:
     st.info("None of the selected runs has a training history.")
     st.stop()
 data = pd.concat(frames, ignore_index=True)
+data["panel"] = data["component"] + " · " + data["unit"]
 
 components = sorted(data["component"].unique(), key=lambda c: (c != "loss", c))
 c1, c2, c3 = st.columns([3, 2, 1])
-default = [c for c in components if any(c in run.model.plotted_losses for run in runs)] or components[:1]
-chosen = c1.multiselect("Components", components, default=default, key="loss_components",
+default = [c for c in components if any(c in run.card.get("plotted_losses", ["loss"]) for run in runs)] or components[:1]
+chosen = c1.multiselect("Components", components, default=default, key="loss_components", select_all=False,
                         help="loss = total; bce = reconstruction (summed over 784 pixels); nll = digit "
-                             "negative log-likelihood; kl = KL divergence (CVAE); loss[mode] = validation "
-                             "total in one input mode.")
+                             "negative log-likelihood; kl = KL divergence (VAEs); d_loss, g_loss = the GAN's "
+                             "discriminator and generator losses; loss[mode] = validation total in one input mode.")
 splits = c2.multiselect("Splits", ["train", "val"], default=["train", "val"], key="loss_splits")
 log_y = c3.toggle("Log scale", value=False, key="loss_log")
 shown = data[data["component"].isin(chosen) & data["split"].isin(splits)]
@@ -40,17 +51,20 @@ if shown.empty:
     st.info("Pick at least one component and one split.")
     st.stop()
 
-fig = px.line(shown, x="epoch", y="value", color="run", line_dash="split", facet_col="component",
-              facet_col_wrap=2, log_y=log_y, markers=False,
-              labels={"value": "nats per image", "epoch": "epoch"})
-fig.update_yaxes(matches=None, showticklabels=True)
-fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
-fig.update_layout(height=420 * ((len(chosen) + 1) // 2), legend_title_text="")
+panels = list(dict.fromkeys(shown.sort_values(["component", "unit"])["panel"]))
+fig = px.line(shown, x="epoch", y="value", color="run", line_dash="split", facet_col="panel",
+              facet_col_wrap=2, log_y=log_y, markers=False, category_orders={"panel": panels},
+              labels={"epoch": "epoch"}, facet_col_spacing=0.08, facet_row_spacing=0.12)
+fig.update_yaxes(matches=None, showticklabels=True, title_text="")
+fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+fig.update_layout(height=380 * ((len(panels) + 1) // 2), legend_title_text="")
 st.plotly_chart(fig, width="stretch", key="loss_chart")
-st.caption("Training values are means over each epoch's batches (seed 000's models see one randomly chosen "
-           "input mode per batch); validation values are computed on the 12,000 validation images after each "
-           "epoch (for seed 000's models, averaged over their three input modes).")
+st.caption("Each panel's title gives the component and its unit. Training values are means over each epoch's "
+           "batches (seed 000's models see one randomly chosen input mode per batch); validation values are "
+           "computed on the 12,000 validation images after each epoch (for seed 000's models, averaged over "
+           "their three input modes).")
 
-final = shown.sort_values("epoch").groupby(["run", "split", "component"], as_index=False).last()
-st.dataframe(final.pivot_table(index="run", columns=["split", "component"], values="value").round(2),
-             width="stretch")
+final = shown.sort_values("epoch").groupby(["run", "split", "panel"], as_index=False).last()
+table = final.pivot_table(index="run", columns=["split", "panel"], values="value")
+st.dataframe(table.map(lambda v: "" if pd.isna(v) else f"{v:.4g}"), width="stretch")
+st.caption("Final epoch's values; a blank cell: the run has no such component.")

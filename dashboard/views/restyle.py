@@ -3,7 +3,7 @@
 import streamlit as st
 import torch
 
-from common import seeded_indices, selected_runs, show_images, side_by_side, test_set
+from common import offer_runs, seeded_indices, selected_runs, show_images, side_by_side, test_set
 from core.models.base import RESTYLE
 
 TARGETS = torch.arange(10)
@@ -12,6 +12,9 @@ st.title("Restyle")
 st.markdown("A model whose decoder takes the digit as a label can keep the *style* of a handwritten digit "
             "(its latent code) and redraw it as any other digit. The drawing page restyles your own digit.")
 runs = selected_runs()
+if not any(run.model.can(RESTYLE) for run in runs):
+    offer_runs(lambda run: run.can(RESTYLE), "can restyle (their decoders must take the digit as a label)",
+               key="restyle")
 test_x, test_y = test_set()
 
 c1, c2 = st.columns([1, 3])

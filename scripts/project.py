@@ -1,0 +1,79 @@
+"""Precompute the latent-space page's UMAP projections and ship them in each run folder.
+
+The dashboard's Latent space page projects test codes to 2-D; UMAP takes tens of seconds, so the
+projections of the page's default settings are computed here, once per run, and stored in the run
+folder (``projections.npz``, float16, tens of KB), valid as long as the weights do not change.
+
+    python scripts/project.py                       # every shipped run, 2,000 and 5,000 test images
+    python scripts/project.py --runs cae-z32-s0 --sizes 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, is_judge, list_runs  # noqa: E402
+from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY  # noqa: E402
+
+#: the encoder inputs the Latent space page offers
+PAGE_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of run folders")
+    parser.add_argument("--runs", nargs="*", help="run names (default: every run that can encode)")
+    parser.add_argument("--sizes", nargs="*", type=int, default=[2000, 5000], help="numbers of test images")
+    args = parser.parse_args(argv)
+    if any(n < 3 or n > 10_000 for n in args.sizes):
+        parser.error("--sizes must lie between 3 and 10000 (the test set)")
+
+    import numpy as np
+    import torch
+
+    from core import explore
+    from core.data import ensure_mnist, load_mnist
+    from core.projections import project, shipped_key, write_shipped
+
+    torch.set_grad_enabled(False)
+    ensure_mnist(log=print)
+    test_x, test_y = load_mnist(train=False)
+    runs, errors = list_runs(args.run_dir)
+    for name, exc in errors.items():
+        print(f"{name}: left out ({exc})")
+    wanted = [r for r in runs.values() if not is_judge(r) and r.can(ENCODE) and r.card["input_modes"]]
+    if args.runs:
+        unknown = sorted(set(args.runs) - {r.name for r in wanted})
+        if unknown:
+            parser.error(f"unknown or non-encoding runs: {', '.join(unknown)}")
+        wanted = [r for r in wanted if r.name in args.runs]
+    for run in wanted:
+        try:
+            model = run.model
+        except CheckpointError as exc:
+            print(f"{run.name}: cannot load ({exc})")
+            continue
+        if run.latent_dim == 2:
+            print(f"{run.name}: 2-D latent, shown without projection")
+            continue
+        modes = list(dict.fromkeys(m if m in model.input_modes else model.input_modes[0] for m in PAGE_MODES))
+        entries = {}
+        for n in args.sizes:
+            idx = torch.as_tensor(np.sort(np.random.default_rng(0).choice(len(test_x), size=n, replace=False)))
+            for mode in modes:
+                start = time.perf_counter()
+                codes = explore.encode_dataset(model, test_x[idx], test_y[idx], mode)
+                entries[shipped_key("UMAP", mode, n)] = project(codes, method="UMAP", seed=0, use_cache=False)
+                print(f"{run.name}: UMAP of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
+        path = write_shipped(run.path, entries)
+        print(f"{run.name}: wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
