@@ -98,9 +98,12 @@ def principal_directions(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 # --- projections shipped in run folders --------------------------------------------------------------
 #: file in a run folder holding its precomputed UMAP projections of test codes (float16, small)
 SHIPPED_NAME = "projections.npz"
-#: how long UMAP takes here (seconds ≈ a + b · N), measured on 2 CPU cores with numba compiled;
-#: only used to show an estimate while a projection is computed live
-UMAP_SECONDS = (4.0, 0.004)
+#: how long UMAP takes here (seconds ≈ a + b · N), measured by scripts/project.py on 2 busy CPU cores
+#: with numba compiled (2,000 codes 5–9 s, 5,000 codes 10–20 s); only used for the estimate shown
+#: while a projection is computed live
+UMAP_SECONDS = (4.0, 0.0025)
+#: numba compiles UMAP on its first use in a process (about 40 s here)
+UMAP_FIRST_USE_SECONDS = 40.0
 
 
 def shipped_key(method: str, mode: str, n: int, seed: int = 0, n_neighbors: int = 15) -> str:

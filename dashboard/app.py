@@ -7,12 +7,17 @@ page is drawn from the runs' JSON files, and the models load in the background a
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-import streamlit as st
+# One intra-op thread per torch call: a gesture runs batch-1 models (milliseconds), and with several
+# sessions or the page's own threads, a thread pool per call spins and multiplies latency on 2 cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from common import (CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain, runs_and_errors,
-                    warm_up)
+import streamlit as st  # noqa: E402
+
+from common import (CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain,  # noqa: E402
+                    runs_and_errors, warm_up)
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="Digit Lab", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
@@ -33,6 +38,8 @@ navigation = st.navigation({
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
 })
 
+# inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped
+st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}</style>")
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:

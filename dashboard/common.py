@@ -90,8 +90,10 @@ def usable(run: RunInfo) -> bool:
 def plain(text: object) -> str:
     """``text`` made safe to show inside Streamlit markdown as plain words: every ASCII punctuation
     character is backslash-escaped (CommonMark), so text from the address bar or a file name can
-    never become a link, an image, a colour, an icon or formula."""
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|:$~=\"'&;/@^%,?])", r"\\\1", str(text))
+    never become a link, an image, a colour, an icon or a formula; and a zero-width space breaks
+    what the renderer would turn into a link by itself (``://``, ``www.``, ``@``)."""
+    text = re.sub(r"(?i)(://|www\.|@)", lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:], str(text))
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|:$~=\"'&;/@^%,?])", r"\\\1", text)
 
 
 def ensure_data() -> bool:
@@ -296,7 +298,7 @@ def images_html(images, nrow: int, scale: int = 2, title: str = "") -> str:
     tiled = explore.tile(images, nrow=nrow)
     alt = html_text(title or "images")
     return (f'<img class="dl-img" alt="{alt}" width="{tiled.shape[1] * scale}" height="{tiled.shape[0] * scale}" '
-            f'style="image-rendering:pixelated" src="{png_data_uri(tiled)}">')
+            f'src="{png_data_uri(tiled)}">')
 
 
 def html_text(text: object) -> str:

@@ -38,12 +38,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(env: dict | None = None, timeout: float = 120.0):
-    """Start ``streamlit run dashboard/app.py`` headless on a free port; yield its URL."""
+def running_app(env: dict | None = None, timeout: float = 120.0, app: Path | None = None):
+    """Start ``streamlit run <app>`` (default: the dashboard) headless on a free port; yield its URL."""
     port = free_port()
     log = open(REPO_ROOT / ".cache" / f"streamlit-{port}.log", "w") if (REPO_ROOT / ".cache").is_dir() else subprocess.DEVNULL
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "dashboard" / "app.py"),
+        [sys.executable, "-m", "streamlit", "run", str(app or REPO_ROOT / "dashboard" / "app.py"),
          "--server.headless", "true", "--server.port", str(port), "--server.fileWatcherType", "none"],
         cwd=REPO_ROOT, env={**os.environ, **(env or {})}, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -94,8 +94,34 @@ def zero_stroke() -> list[tuple[float, float]]:
 
 
 def read_predictions(page) -> dict[str, str]:
-    """``{run label: predicted digit}`` from the draw page's metric cards, read in one step."""
+    """``{run label: predicted digit}`` from the draw page's prediction cards, read in one step."""
     return page.evaluate("""() => Object.fromEntries(
-        Array.from(document.querySelectorAll('[data-testid="stMetric"]')).map(card => [
-            (card.querySelector('[data-testid="stMetricLabel"]') || {}).innerText || '',
-            ((card.querySelector('[data-testid="stMetricValue"]') || {}).innerText || '').trim()]))""")
+        Array.from(document.querySelectorAll('.dl-card[data-run]')).map(card => [
+            (card.querySelector('.dl-label') || {}).innerText || '',
+            ((card.querySelector('.dl-pred') || {}).innerText || '').trim()]))""")
+
+
+class FrameLog:
+    """Every ForwardMsg the page's websocket receives, parsed (for checking what a gesture reran)."""
+
+    def __init__(self, page):
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self.messages: list = []
+
+        def on_socket(ws):
+            def on_frame(payload):
+                if isinstance(payload, (bytes, bytearray)):
+                    try:
+                        self.messages.append(ForwardMsg.FromString(bytes(payload)))
+                    except Exception:  # not a ForwardMsg (e.g. a ping)
+                        pass
+            ws.on("framereceived", on_frame)
+
+        page.on("websocket", on_socket)
+
+    def mark(self) -> int:
+        return len(self.messages)
+
+    def since(self, mark: int) -> list:
+        return self.messages[mark:]

@@ -6,7 +6,8 @@ import time
 
 import pytest
 
-from browser import CHROMIUM_ARGS, chromium_path, one_stroke, read_predictions, running_app, stroke, zero_stroke
+from browser import (CHROMIUM_ARGS, FrameLog, chromium_path, one_stroke, read_predictions, running_app, stroke,
+                     zero_stroke)
 
 
 from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
@@ -25,6 +26,7 @@ def page():
     with running_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.frames_seen = FrameLog(page)
         page.goto(url + "/draw?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
         page.get_by_text("Draw a digit on the canvas").wait_for(timeout=90_000)
         yield page
@@ -51,9 +53,9 @@ def fresh_canvas(page) -> dict:
         while read_predictions(page) and time.time() < deadline:
             page.wait_for_timeout(300)
         assert not read_predictions(page), "the Clear canvas button did not clear the predictions"
-    canvas = page.locator("canvas").last
+    canvas = page.locator('[data-testid="sketchpad-canvas"]')
     canvas.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1500)  # let the component attach its mouse handlers
+    page.wait_for_timeout(500)  # let the component attach its pointer handlers
     return canvas.bounding_box()
 
 
@@ -67,21 +69,87 @@ def test_drawn_digit_is_classified(page, tmp_path, digit, points):
     assert all(value == digit for value in seen.values()), f"drew a {digit}, models predicted {seen}"
 
 
+def test_predictions_follow_the_pen_and_a_second_stroke_reruns_only_the_drawing(page):
+    """While the pen moves the answers refresh several times a second, and adding a stroke reruns the
+    drawing's fragment only: no message touches the sidebar (a full page rerun redraws it)."""
+    box = fresh_canvas(page)
+    stroke(page, box, [(0.30, 0.20), (0.70, 0.20)])  # the bar of a 7, then lift the pen
+    page.wait_for_timeout(1500)
+    mark = page.frames_seen.mark()
+    first = read_predictions(page)
+    # the diagonal of the 7, drawn slowly: about 1.2 s with the pen down
+    page.mouse.move(box["x"] + 0.70 * box["width"], box["y"] + 0.20 * box["height"])
+    page.mouse.down()
+    start = time.time()
+    for i in range(1, 25):
+        page.mouse.move(box["x"] + (0.70 - 0.25 * i / 24) * box["width"],
+                        box["y"] + (0.20 + 0.65 * i / 24) * box["height"], steps=2)
+        page.wait_for_timeout(50)
+    page.wait_for_timeout(300)
+    pen_down = time.time() - start
+    while_drawing = [m for m in page.frames_seen.since(mark) if m.WhichOneof("type") == "script_finished"]
+    page.mouse.up()
+    page.wait_for_timeout(1500)
+    messages = page.frames_seen.since(mark)
+    deltas = [m for m in messages if m.WhichOneof("type") == "delta"]
+    # answers came back while the pen was still down (the rate, ≥ 5/s, is scripts/bench_ui.py's to measure)
+    assert len(while_drawing) >= 2, (len(while_drawing), pen_down)
+    assert deltas and all(list(m.metadata.delta_path)[:1] != [1] for m in deltas)  # [1...] is the sidebar
+    assert not any(m.WhichOneof("type") == "new_session" and m.new_session.page_script_hash and
+                   list(m.metadata.delta_path)[:1] == [1] for m in messages)
+    now = read_predictions(page)
+    assert now and now != first, (first, now)  # a bar alone and a whole 7 are not read the same
+
+
+def test_link_text_is_shown_as_plain_words(page):
+    """A link could put a clickable link or an outside image into the page through ?runs=."""
+    base = page.url.split("/draw")[0]
+    for bad in ["[Log in again](https://example.com/login)", "![x](http://127.0.0.1:9/pixel.png)"]:
+        page.goto(base + "/?runs=" + bad, wait_until="domcontentloaded")
+        warning = page.get_by_text("Unknown runs in the link")
+        warning.wait_for(timeout=60_000)
+        alert = page.locator('[data-testid="stAlert"]').filter(has_text="Unknown runs in the link").first
+        assert alert.locator("a").count() == 0 and alert.locator("img").count() == 0
+        assert ("Log in again" in alert.inner_text()) or ("pixel.png" in alert.inner_text())
+
+
 def test_latent_scatter_selection_shows_the_images(page):
     """Box-select points on the first latent scatter; the page shows the selected test images."""
-    page.goto(page.url.rsplit("/", 1)[0] + "/latent_space", wait_until="domcontentloaded")
-    area = page.locator(".js-plotly-plot .nsewdrag").first
+    page.goto(page.url.split("?")[0].rsplit("/", 1)[0] + "/latent_space", wait_until="domcontentloaded")
+    area = page.locator('[data-testid="scatter-canvas"]').first
     area.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1000)
     box = area.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
     page.mouse.down()
     page.mouse.move(box["x"] + box["width"] * 0.65, box["y"] + box["height"] * 0.65, steps=8)
     page.mouse.up()
-    caption = page.get_by_text("Selected: #")
+    caption = page.get_by_text("Test indices (digit): #")
     caption.wait_for(timeout=60_000)
     text = caption.inner_text()
-    assert text.count("#") >= 1 and "(" in text  # e.g. "Selected: #1416 (0), #1768 (0)"
+    assert text.count("#") >= 1 and "(" in text  # e.g. "Test indices (digit): #1416 (0), #1768 (0)"
+    assert page.get_by_text("Selected ").first.inner_text().split(" of ")[1].startswith("2,000 points")
+
+
+def test_hovering_a_point_shows_its_image_and_the_drawn_digit_is_marked(page):
+    base = page.url.split("?")[0].rsplit("/", 1)[0]
+    page.goto(base + "/draw", wait_until="domcontentloaded")
+    stroke(page, fresh_canvas(page), zero_stroke())
+    wait_for_predictions(page, "0")
+    page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Latent space").click()  # same session
+    area = page.locator('[data-testid="scatter-canvas"]').first
+    area.wait_for(state="visible", timeout=90_000)
+    page.wait_for_timeout(1000)
+    assert "your digit" in page.locator('[data-testid="latent-scatter"]').first.inner_text()  # legend: ★ your digit
+    box = area.bounding_box()
+    tooltip = page.locator('[data-testid="scatter-tooltip"]').first
+    for fx in [i / 20 for i in range(2, 19)]:  # sweep until the pointer meets a point
+        page.mouse.move(box["x"] + fx * box["width"], box["y"] + 0.5 * box["height"])
+        page.wait_for_timeout(60)
+        if tooltip.is_visible():
+            break
+    assert tooltip.is_visible() and tooltip.locator("canvas, img").count() >= 1
+    assert "★" in page.get_by_text("marks the digit you drew").first.inner_text()
 
 
 def test_leaderboard_draws_its_plot_and_table(page):

@@ -55,11 +55,19 @@ def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
             f'<div class="dl-bars">{bars}</div><div class="dl-ticks">{ticks}</div>{extra}</div>')
 
 
+@st.cache_data(max_entries=8, show_spinner=False)
+def decode_upload(data: bytes, invert: bool) -> np.ndarray:
+    """:func:`core.preprocess.image_from_bytes`, once per picture (a phone photo takes ~0.5 s)."""
+    return image_from_bytes(data, invert=invert)
+
+
 def read_upload() -> np.ndarray | None:
     """The uploaded picture as ink (H, W) in [0, 1], or None (with a message in the user's words)."""
     upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
-                              key="draw_upload", max_upload_size=5 * MAX_UPLOAD_MB)
-    invert = st.checkbox("Dark digit on a light background (invert)", value=True, key="draw_invert")
+                              key="draw_upload", max_upload_size=10 * MAX_UPLOAD_MB)
+    invert = st.checkbox("Dark digit on a light background", value=True, key="draw_invert",
+                         help="Photos and scans of paper. The paper's background and uneven lighting are "
+                              "removed; a clearly light-on-dark picture is recognised by itself.")
     if upload is None:
         return None
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
@@ -67,10 +75,15 @@ def read_upload() -> np.ndarray | None:
                  f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
         return None
     try:
-        return image_from_bytes(upload.getvalue(), invert=invert)
+        ink = decode_upload(upload.getvalue(), bool(invert))
     except UploadError as exc:
         st.error(f"{plain(upload.name)}: {plain(exc)}")
         return None
+    if not ink.any():
+        st.warning(f"No digit stands out from the background of {plain(upload.name)}. Try a picture with darker "
+                   "ink, or untick *Dark digit on a light background* for a light digit on a dark background.")
+        return None
+    return ink
 
 
 @st.fragment

@@ -6,6 +6,7 @@ that can encode it. UMAP projections of the default settings are shipped in the 
 (``scripts/project.py``); other settings are computed live behind a progress bar.
 """
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,7 +19,7 @@ from common import (html_text, images_html, input_mode_for, seeded_indices, sele
 from components.latent_scatter import latent_scatter
 from core import explore
 from core.models.base import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
-from core.projections import UMAP_SECONDS, place_codes, project, read_shipped, shipped_key
+from core.projections import UMAP_FIRST_USE_SECONDS, UMAP_SECONDS, place_codes, project, read_shipped, shipped_key
 
 DRAWN_KEY = "drawn_digit"  # written by the Draw page: float32 (28, 28) in [0, 1], or None
 
@@ -70,7 +71,7 @@ def projection(run, mode: str) -> tuple[np.ndarray, str]:
     shipped = read_shipped(run.path, shipped_key("UMAP", mode, n_points))
     if shipped is not None:
         return shipped, "UMAP shipped with the run"
-    estimate = UMAP_SECONDS[0] + UMAP_SECONDS[1] * n_points
+    estimate = UMAP_SECONDS[0] + UMAP_SECONDS[1] * n_points + (UMAP_FIRST_USE_SECONDS if "umap" not in sys.modules else 0)
     bar = st.progress(0.0, text=f"UMAP of {n_points:,} codes: about {estimate:.0f} s on this machine…")
     start = time.perf_counter()
     with ThreadPoolExecutor(1) as pool:
@@ -130,7 +131,7 @@ def fragment_view(run, run_mode: str, xy: np.ndarray, source: str, direct: bool)
     labels = test_y[torch.as_tensor(indices)].numpy()
     event = latent_scatter(xy, labels, key=f"lat_{run.name}_{method}_{run_mode}_{n_points}",
                            thumbnails=thumbnails(n_points), marker=marker_for(run, run_mode, xy),
-                           marker_label="your digit", drag="select",
+                           marker_label="your digit", drag="select", ids=indices,
                            axis_labels=("z1", "z2") if direct else (f"{method} 1", f"{method} 2"))
     st.caption(f"{len(xy):,} test codes ({source}).")
     picked = [int(indices[i]) for i in (event or {}).get("selection", [])]
