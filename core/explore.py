@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torchvision.utils import make_grid
 
 from .models.base import DIGIT_ONLY, IMAGE_ONLY, N_CLASSES, DigitModel
 
@@ -101,10 +100,31 @@ def class_probabilities(model: DigitModel, image: np.ndarray | torch.Tensor) -> 
     return model.classify(x).exp().double().cpu().numpy()[0]
 
 
-def tile(images: torch.Tensor, nrow: int, scale: int = 1, padding: int = 1) -> np.ndarray:
-    """Tile images (N, 1, 28, 28) into one uint8 (H, W) picture, ``nrow`` images per row,
-    upscaled ``scale`` times (nearest neighbour, so pixels stay crisp)."""
-    grid = make_grid(images.float().clamp(0, 1), nrow=int(nrow), padding=padding, pad_value=0.35)[0]
+def tile(images: torch.Tensor | np.ndarray, nrow: int, scale: int = 1, padding: int = 1,
+         pad_value: float = 0.35) -> np.ndarray:
+    """Tile images (N, 1, 28, 28) in [0, 1] into one uint8 (H, W) picture, ``nrow`` images per row,
+    ``padding`` pixels of grey ``pad_value`` around and between them (torchvision's ``make_grid``
+    layout; one image comes back without padding, as there), upscaled ``scale`` times (nearest
+    neighbour, so pixels stay crisp). Written with numpy: importing torchvision costs the dashboard
+    seconds on its first model page.
+
+    Raises:
+        ValueError: ``images`` is not (N, 1, H, W) with N ≥ 1.
+    """
+    arr = images.detach().float().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images, np.float32)
+    if arr.ndim != 4 or arr.shape[1] != 1 or arr.shape[0] < 1:
+        raise ValueError(f"expected images shaped (N, 1, H, W), got {arr.shape}")
+    arr = np.clip(arr[:, 0], 0.0, 1.0)
+    n, h, w = arr.shape
+    if n == 1:
+        grid = arr[0]
+    else:
+        cols = min(int(nrow), n)
+        rows = -(-n // cols)
+        grid = np.full((rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value, np.float32)
+        for i in range(n):
+            top, left = padding + (i // cols) * (h + padding), padding + (i % cols) * (w + padding)
+            grid[top:top + h, left:left + w] = arr[i]
     if scale > 1:
-        grid = grid.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
-    return (grid.numpy() * 255).round().astype(np.uint8)
+        grid = grid.repeat(scale, 0).repeat(scale, 1)
+    return (grid * 255).round().astype(np.uint8)

@@ -39,7 +39,9 @@ navigation = st.navigation({
 })
 
 # inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped
-st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}</style>")
+st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}"
+        ".dl-table-wrap{overflow-x:auto}.dl-table{font-size:.85rem;border-collapse:collapse;white-space:nowrap}"
+        ".dl-table th,.dl-table td{padding:4px 8px;border-bottom:1px solid #dfe3e8;text-align:left}</style>")
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:

@@ -195,10 +195,11 @@ def input_mode_for(run: RunInfo, mode: str) -> str:
 
 
 def show_images(images, nrow: int, caption: str | None = None, scale: int = 3) -> None:
-    """Tile and show images (N, 1, 28, 28) in [0, 1]."""
-    from core import explore
-
-    st.image(explore.tile(images, nrow=nrow, scale=scale), caption=caption, clamp=True)
+    """Tile and show images (N, 1, 28, 28) in [0, 1], inline (drawn with the page's own message, no
+    separate image request), with an optional caption below."""
+    st.markdown(images_html(images, nrow=nrow, scale=scale, title=caption or ""), unsafe_allow_html=True)
+    if caption:
+        st.caption(caption)
 
 
 def fmt_metric(run: RunInfo, key: str, digits: int = 2, percent: bool = False) -> str:
@@ -255,7 +256,8 @@ def warm_up(names: list[str]) -> None:
     def work():
         try:
             if first:
-                import core.explore  # noqa: F401  (torch, torchvision)
+                import core.explore  # noqa: F401  (torch)
+                import sklearn.decomposition  # noqa: F401  (PCA on the latent pages)
 
                 test_set()
             for run in todo:

@@ -281,3 +281,13 @@ def test_splits_subset(mnist_splits):
     assert torch.equal(sub.train_x, mnist_splits.train_x[:30])
     assert torch.equal(sub.val_y, mnist_splits.val_y[:20])
     assert sub.split_seed == mnist_splits.split_seed
+
+
+def test_read_idx_matches_torchvision_on_the_real_files(mnist_raw):
+    """core.data reads IDX with numpy; torchvision's reader gives the same tensors."""
+    import torch
+    from torchvision.datasets.mnist import read_sn3_pascalvincent_tensor
+
+    for name in ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        ours = D.read_idx(mnist_raw / name)
+        assert torch.equal(ours, read_sn3_pascalvincent_tensor(str(mnist_raw / name), strict=False))

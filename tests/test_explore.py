@@ -104,3 +104,16 @@ def test_judged_accuracy_counts_agreement():
     images = torch.zeros(4, 1, 28, 28)
     images[:, 0, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0])
     assert explore.judged_accuracy(Stub(), images, torch.tensor([1, 2, 0, 4])) == 0.75
+
+
+@pytest.mark.parametrize("n, nrow", [(1, 1), (2, 1), (7, 3), (10, 10), (20, 10)])
+def test_tile_lays_images_out_like_torchvision_make_grid(n, nrow):
+    """explore.tile is numpy (torchvision's import is slow in the dashboard); same picture as make_grid."""
+    from torchvision.utils import make_grid
+
+    from core.explore import tile
+
+    x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n))
+    expected = (make_grid(x, nrow=nrow, padding=1, pad_value=0.35)[0].numpy() * 255).round().astype(np.uint8)
+    assert np.array_equal(tile(x, nrow), expected)
+    assert tile(x, nrow, scale=3).shape == (3 * expected.shape[0], 3 * expected.shape[1])

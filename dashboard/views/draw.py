@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (html_text, images_html, judge_run, plain, png_data_uri, selected_runs)
+from common import html_text, images_html, judge_run, offer_runs, plain, png_data_uri, selected_runs
 from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
@@ -157,3 +157,7 @@ def drawing_area() -> None:
 
 
 drawing_area()
+if not restylers:  # outside the fragment: adding a run reruns the whole page (and its sidebar)
+    st.subheader("Your handwriting as every digit")
+    offer_runs(lambda run: run.can(RESTYLE), "can redraw your digit as every other digit (their decoders must "
+               "take the digit as a label)", key="draw_restyle")

@@ -7,7 +7,6 @@ import torch
 
 from common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
-from core.evaluation import Evaluator
 from core.leaderboard import METRICS
 from core.models.base import GENERATE, SAMPLE
 
@@ -63,6 +62,13 @@ def titled_grid(run) -> tuple[torch.Tensor, str] | None:
 judge = judge_run()
 
 
+@st.cache_data(max_entries=256, show_spinner=False)
+def judged(run_name: str, per: int, seed: int, mode: str) -> float:
+    """The judge's accuracy on a run's grid (see :func:`grid`)."""
+    labels = torch.arange(10).repeat_interleave(per)
+    return explore.judged_accuracy(judge.model, grid(run_name, per, seed, mode), labels)
+
+
 def render(run):
     served = titled_grid(run)
     if served is None:
@@ -71,9 +77,9 @@ def render(run):
     show_images(images, nrow=per_digit, scale=2)
     st.caption(f"Mode {run_mode}. Rows: digits 0 (top) to 9; columns: samples.")
     if judge:
-        labels = torch.arange(10).repeat_interleave(per_digit)
-        st.caption(f"The judge reads {100 * explore.judged_accuracy(judge.model, images, labels):.0f} % of "
-                   f"these {len(labels)} images as the digit they were generated for.")
+        accuracy = judged(run.name, per_digit, int(seed), run_mode)
+        st.caption(f"The judge reads {100 * accuracy:.0f} % of these {10 * per_digit} images as the digit they "
+                   "were generated for.")
 
 
 side_by_side(runs, render, max_cols=2)
@@ -122,8 +128,10 @@ elif s2.button("Score", key="score_button", type="primary"):
 
 
 @st.cache_resource(max_entries=4, show_spinner="Judging the test images…")
-def scorer(per_digit: int) -> Evaluator:
+def scorer(per_digit: int):
     """An Evaluator of the judge's metrics at ``per_digit`` images per digit (test features cached)."""
+    from core.evaluation import Evaluator  # torchmetrics: imported when a score is asked for
+
     test_x, test_y = test_set()
     return Evaluator(test_x, test_y, judge.model, device=judge.model.device, fid_per_digit=per_digit,
                      log=lambda line: None, disk_cache=False)

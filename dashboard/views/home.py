@@ -1,9 +1,8 @@
 """Overview: what Digit Lab is and the shipped runs with their test metrics."""
 
-import pandas as pd
 import streamlit as st
 
-from common import all_runs, fmt_metric, runs_and_errors
+from common import all_runs, fmt_metric, html_text, runs_and_errors
 from core.catalog import is_judge
 from core.reference import SEED000_TABLE1
 
@@ -42,7 +41,12 @@ for name, run in runs.items():
     })
 st.subheader("Shipped runs")
 if rows:
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    # a plain HTML table: the interactive table's JavaScript (~1.7 MB) would slow the first page down
+    header = "".join(f"<th>{html_text(key)}</th>" for key in rows[0])
+    body = "".join("<tr>" + "".join(f"<td>{html_text('' if value is None else value)}</td>" for value in row.values())
+                   + "</tr>" for row in rows)
+    st.markdown(f'<div class="dl-table-wrap"><table class="dl-table" data-testid="runs-table"><thead><tr>{header}'
+                f'</tr></thead><tbody>{body}</tbody></table></div>', unsafe_allow_html=True)
     st.caption(
         "Test metrics on the 10,000 MNIST test images. Accuracy: argmax of the digit head with the image "
         "alone as input. Reconstruction BCE: binary cross-entropy summed over the 784 pixels, nats per "
