@@ -162,3 +162,20 @@ def test_leaderboard_draws_its_plot_and_table(page):
     assert any(name.startswith("CAE") for name in names) and any("Table 1" in name for name in names), names
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
     assert page.get_by_text("Beside seed 000's Table 1").is_visible()
+
+
+def test_typing_part_of_a_run_name_and_enter_adds_one_run(page):
+    """Typing a partial name and pressing Enter added every match ("Select N matches")."""
+    base = page.url.split("?")[0].rsplit("/", 1)[0]
+    page.goto(base + "/?runs=cae-z32-s0", wait_until="domcontentloaded")
+    page.get_by_text("Shipped runs").wait_for(timeout=60_000)
+    field = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"] input').first
+    field.click()
+    field.type("cvae", delay=30)
+    page.wait_for_timeout(500)
+    options = page.locator('[role="option"]').all_inner_texts()
+    assert options and not any("matches" in o or o.startswith("Select all") for o in options), options
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('runs').split(',').length === 2",
+                           timeout=30_000)
+    assert page.url.split("runs=")[1].replace("%2C", ",").split(",")[0] == "cae-z32-s0"
