@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         page = browser.new_page(viewport={"width": args.width, "height": args.height})
         page.goto(f"{url}/{args.page}", wait_until="domcontentloaded")
         if args.page.split("?")[0] == "draw":
-            canvas = page.locator("canvas").last
+            canvas = page.locator('[data-testid="sketchpad-canvas"]')
             canvas.wait_for(state="visible", timeout=90_000)
             page.wait_for_timeout(1500)
             stroke(page, canvas.bounding_box(), SEVEN)
