@@ -74,8 +74,9 @@ def probe(run) -> None:
     left, right = st.columns([3, 1])
     with left:
         event = latent_scatter(z, test_y[torch.as_tensor(indices)].numpy(), key=f"plane_{run.name}_{n_points}",
-                               thumbnails=thumbnails(n_points), ids=indices, marker=drawn_code(run), marker_label="your digit",
-                               drag="probe", axis_labels=("z1", "z2"), square=float(limit), height=420)
+                               thumbnails=thumbnails(n_points), ids=indices, marker=drawn_code(run),
+                               marker_label="your digit", drag="probe", axis_labels=("z1", "z2"),
+                               square=float(limit), height=420)
     point = (event or {}).get("point")
     with right:
         if point is None:
