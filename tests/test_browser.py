@@ -179,3 +179,33 @@ def test_typing_part_of_a_run_name_and_enter_adds_one_run(page):
     page.wait_for_function("() => new URL(location.href).searchParams.get('runs').split(',').length === 2",
                            timeout=30_000)
     assert page.url.split("runs=")[1].replace("%2C", ",").split(",")[0] == "cae-z32-s0"
+
+
+def test_a_photo_of_a_digit_is_read_and_junk_gets_a_sentence(page, mnist_splits):
+    """Upload a photo-like picture (dark 3 on a lighting gradient, noisy JPEG): every model reads it;
+    then a file that is no picture: a message in words replaces the old predictions."""
+    from core.catalog import list_runs
+    from core.explore import class_probabilities
+    from core.preprocess import mnist_preprocess
+    from test_preprocess import paper_photo
+
+    runs, _ = list_runs()
+    models = [runs[name].model for name in CLASSIFIERS + (["judge-s0"] if JUDGE else [])]
+    threes = mnist_splits.test_x[mnist_splits.test_y == 3][:50, 0].numpy()
+    # a 3 that every model reads as a 3 when it is clean, so the photo path is what is tested
+    digit = next(d for d in threes if all(class_probabilities(m, mnist_preprocess(d)).argmax() == 3 for m in models))
+    photo = paper_photo(digit, "noisy")
+    base = page.url.split("?")[0].rsplit("/", 1)[0]
+    page.goto(base + "/draw?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
+    page.locator(".st-key-draw_source").get_by_text("Upload an image").click()
+    chooser = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    chooser.wait_for(state="attached", timeout=60_000)
+    chooser.set_input_files(files=[{"name": "photo of a 3.jpg", "mimeType": "image/jpeg", "buffer": photo}])
+    seen = wait_for_predictions(page, "3")
+    assert len(seen) == EXPECTED_CARDS and all(v == "3" for v in seen.values()), seen
+    chooser.set_input_files(files=[{"name": "notes.png", "mimeType": "image/png", "buffer": b"just some text"}])
+    message = page.locator('[data-testid="stAlert"]').filter(has_text="notes").first
+    message.wait_for(timeout=60_000)
+    text = message.inner_text()
+    assert "picture" in text and not any(bad in text for bad in ("<", "object at", "Error", "BytesIO"))
+    assert not read_predictions(page)  # the previous picture's answers are gone
