@@ -404,3 +404,43 @@ def test_the_page_icon_is_shipped_not_fetched():
     app = Path(APP).read_text()
     assert "page_icon=str(HERE / \"assets\" / \"icon.png\")" in app and ":material/draw:\", layout" not in app
     assert (Path(APP).parent / "assets" / "icon.png").is_file()
+
+
+def test_the_drawn_digit_is_marked_at_its_code():
+    """The ★ of the latent views is the encoder's own code of the drawn digit, with the digit the
+    judge reads where the encoder takes one; nothing is marked before a digit is drawn."""
+    import json
+
+    import torch
+
+    from core import explore
+    from core.catalog import read_run
+
+    script = """
+import json, sys
+sys.path[:0] = [{repo!r}, {dash!r}]
+import streamlit as st
+from common import all_runs, drawn_code
+runs, _ = all_runs()
+st.text(json.dumps({{name + " " + mode: None if (z := drawn_code(runs[name], mode)) is None else z.tolist()
+                    for name, mode in [("conv-vae-z2-s0", "image"), ("cvae-z8-s0", "image+digit"),
+                                       ("cvae-z8-s0", "image")]}}))
+"""
+    repo, dash = str(Path(APP).parent.parent), str(Path(APP).parent)
+    at = AppTest.from_string(script.format(repo=repo, dash=dash), default_timeout=120)
+    at.run()
+    assert not at.exception and set(json.loads(at.text[0].value).values()) == {None}
+
+    x, y = core.data.shared_mnist(train=False)
+    three = x[int((y == 3).nonzero()[0, 0])]  # (1, 28, 28)
+    at.session_state["drawn_digit"] = three[0].numpy()
+    at.run()
+    shown = json.loads(at.text[0].value)
+    plane = read_run(DEFAULT_CHECKPOINT_DIR / "conv-vae-z2-s0").model
+    cvae = read_run(DEFAULT_CHECKPOINT_DIR / "cvae-z8-s0").model
+    expected = explore.encode_dataset(plane, three[None], torch.zeros(1, dtype=torch.long), "image")[0]
+    assert shown["conv-vae-z2-s0 image"] == pytest.approx(expected.tolist(), abs=1e-5)
+    assert shown["cvae-z8-s0 image+digit"] == pytest.approx(
+        explore.encode_dataset(cvae, three[None], torch.tensor([3]), "image+digit")[0].tolist(), abs=1e-5)
+    assert shown["cvae-z8-s0 image"] == pytest.approx(
+        explore.encode_dataset(cvae, three[None], torch.tensor([0]), "image")[0].tolist(), abs=1e-5)

@@ -9,7 +9,7 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import html_text, images_html, judge_run, offer_runs, plain, png_data_uri, selected_runs
+from common import DRAWN_KEY, html_text, images_html, judge_run, offer_runs, plain, png_data_uri, selected_runs
 from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
@@ -17,8 +17,6 @@ from core.preprocess import EmptyDrawing, UploadError, image_from_bytes, mnist_p
 
 #: uploads larger than this are refused with a sentence (Streamlit's own limit, larger, only shows a chip)
 MAX_UPLOAD_MB = 5
-#: where the latest drawn or uploaded digit (float32 (28, 28) in [0, 1]) is kept for the latent views
-DRAWN_KEY = "drawn_digit"
 
 st.title("Draw a digit")
 runs = selected_runs()

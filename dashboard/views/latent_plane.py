@@ -5,13 +5,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (html_text, images_html, judge_run, offer_runs, seeded_indices, selected_runs, side_by_side,
-                    test_set)
+from common import (drawn_code, html_text, images_html, judge_run, offer_runs, seeded_indices, selected_runs,
+                    side_by_side, test_set, thumbnails)
 from components.latent_scatter import latent_scatter
 from core import explore
 from core.models.base import DECODE, ENCODE
-
-DRAWN_KEY = "drawn_digit"  # written by the Draw page
 
 st.title("2-D latent plane")
 st.markdown("Models with a two-dimensional latent need no projection: each test image's code μ is a point "
@@ -46,25 +44,10 @@ def codes(run_name: str, n: int) -> np.ndarray:
     return explore.encode_dataset(run.model, test_x[idx], test_y[idx], run.model.input_modes[0])
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def thumbnails(n: int) -> np.ndarray:
-    idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
-    return (test_x[idx, 0].numpy() * 255).round().astype(np.uint8)
-
-
-def drawn_code(run):
-    drawn = st.session_state.get(DRAWN_KEY)
-    if drawn is None:
-        return None
-    x = torch.from_numpy(np.asarray(drawn, dtype=np.float32)).reshape(1, 1, 28, 28)
-    mode = run.model.input_modes[0]
-    y = None
-    if mode != "image":
-        judge = judge_run()
-        y = explore.class_probabilities(judge.model, x).argmax() if judge else 0
-        y = torch.tensor([int(y)])
-    z = explore.encode_dataset(run.model, x, y if y is not None else torch.zeros(1, dtype=torch.long), mode)[0]
-    return float(z[0]), float(z[1])
+def drawn_point(run):
+    """The drawn digit's (z1, z2) in this run's plane, or None."""
+    z = drawn_code(run, run.model.input_modes[0])
+    return None if z is None else (float(z[0]), float(z[1]))
 
 
 @st.fragment
@@ -74,7 +57,7 @@ def probe(run) -> None:
     left, right = st.columns([3, 1])
     with left:
         event = latent_scatter(z, test_y[torch.as_tensor(indices)].numpy(), key=f"plane_{run.name}_{n_points}",
-                               thumbnails=thumbnails(n_points), ids=indices, marker=drawn_code(run),
+                               thumbnails=thumbnails(n_points), ids=indices, marker=drawn_point(run),
                                marker_label="your digit", drag="probe", axis_labels=("z1", "z2"),
                                square=float(limit), height=420)
     point = (event or {}).get("point")

@@ -14,14 +14,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (html_text, images_html, input_mode_for, seeded_indices, selected_runs, side_by_side,
-                    skip_note, test_set)
+from common import (drawn_code, drawn_digit, html_text, images_html, input_mode_for, seeded_indices, selected_runs,
+                    side_by_side, skip_note, test_set, thumbnails)
 from components.latent_scatter import latent_scatter
 from core import explore
 from core.models.base import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
 from core.projections import UMAP_FIRST_USE_SECONDS, UMAP_SECONDS, place_codes, project, read_shipped, shipped_key
-
-DRAWN_KEY = "drawn_digit"  # written by the Draw page: float32 (28, 28) in [0, 1], or None
 
 st.title("Latent space")
 runs = selected_runs()
@@ -35,7 +33,7 @@ n_points = c2.select_slider("Test images", [1000, 2000, 5000, 10000], value=2000
 mode = c3.radio("Encoder input", [IMAGE_AND_DIGIT, IMAGE_ONLY], horizontal=True, key="lat_mode",
                 format_func={IMAGE_AND_DIGIT: "image + digit", IMAGE_ONLY: "image only"}.get)
 indices = seeded_indices(len(test_x), n_points, 0)
-drawn = st.session_state.get(DRAWN_KEY)
+drawn = drawn_digit()
 st.caption("Hover a point to see its image; drag a box over points to list them (double-click clears)."
            + (" ★ marks the digit you drew on the Draw page (encoded from the image alone, or with the digit "
               "the judge reads)." if drawn is not None else " Draw a digit on the Draw page to see where it lands."))
@@ -47,13 +45,6 @@ def codes_of(run_name: str, mode: str, n: int) -> np.ndarray:
     run = next(r for r in runs if r.name == run_name)
     idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
     return explore.encode_dataset(run.model, test_x[idx], test_y[idx], mode)
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def thumbnails(n: int) -> np.ndarray:
-    """uint8 (n, 28, 28) test images of the subset, for the hover tooltips."""
-    idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
-    return (test_x[idx, 0].numpy() * 255).round().astype(np.uint8)
 
 
 @st.cache_resource(max_entries=64, show_spinner=False)
@@ -88,30 +79,19 @@ def projection(run, mode: str) -> tuple[np.ndarray, str]:
 
 def marker_for(run, mode: str, xy: np.ndarray):
     """Where the drawn digit lands in this run's view, or None."""
-    if drawn is None:
+    code = drawn_code(run, mode)
+    if code is None:
         return None
-    x = torch.from_numpy(np.asarray(drawn, dtype=np.float32)).reshape(1, 1, 28, 28)
-    y = torch.tensor([int(explore.class_probabilities(judge_model(), x).argmax())]) if judge_model() else None
-    if mode == IMAGE_AND_DIGIT and y is None:
-        return None
-    code = explore.encode_dataset(run.model, x, y if y is not None else torch.zeros(1, dtype=torch.long), mode)
     codes = codes_of(run.name, mode, n_points)
     if codes.shape[1] <= 2:
-        return tuple(float(v) for v in (code[0] if codes.shape[1] == 2 else [code[0, 0], 0.0]))
+        return float(code[0]), float(code[1]) if codes.shape[1] == 2 else 0.0
     if method == "PCA":
         from sklearn.decomposition import PCA
 
-        point = PCA(n_components=2).fit(codes).transform(code)[0]
+        point = PCA(n_components=2).fit(codes).transform(code[None])[0]
     else:
-        point = place_codes(codes, xy, code)[0]
+        point = place_codes(codes, xy, code[None])[0]
     return float(point[0]), float(point[1])
-
-
-def judge_model():
-    from common import judge_run
-
-    judge = judge_run()
-    return judge.model if judge else None
 
 
 def render(run):
