@@ -114,6 +114,11 @@ class RunInfo:
         """Human label, e.g. ``"CAE (z=32) · seed 0"``."""
         return f"{self.card['description']} · seed {self.seed}"
 
+    @property
+    def input_modes(self) -> tuple[str, ...]:
+        """The encoder inputs the model accepts (``core.models.capabilities.INPUT_MODES``), from the card."""
+        return tuple(self.card.get("input_modes", ()))
+
     def can(self, capability: str) -> bool:
         """True when the run's model declares ``capability`` (read from the card)."""
         return capability in self.card["capabilities"]

@@ -197,22 +197,21 @@ def ensure_mnist(root: str | os.PathLike | None = None, log: Log = print, force:
     return folder
 
 
-def read_idx(path: str | os.PathLike) -> torch.Tensor:
-    """Read one IDX file (the MNIST format: LeCun et al., yann.lecun.com/exdb/mnist), checking its header.
+def read_idx_array(path: str | os.PathLike):
+    """Read one IDX file (the MNIST format: LeCun et al., yann.lecun.com/exdb/mnist), checking its
+    header, with numpy only (no torch: the dashboard's first pages use it).
 
     The format is a 4-byte magic number (0, 0, 0x08 for unsigned bytes, the number of dimensions),
-    one big-endian int32 per dimension, then the bytes in C order; they are read with numpy
-    (torchvision's reader does the same but costs seconds of import in the dashboard).
+    one big-endian int32 per dimension, then the bytes in C order.
 
     Returns:
-        uint8 tensor: images (N, 28, 28) for an idx3 file, labels (N,) for an idx1 file.
+        uint8 numpy array: images (N, 28, 28) for an idx3 file, labels (N,) for an idx1 file.
 
     Raises:
         DataError: the file is missing, has a bad magic number or is shorter/longer than its
             header says.
     """
     import numpy as np
-    import torch
 
     path = Path(path)
     if not path.is_file():
@@ -229,7 +228,19 @@ def read_idx(path: str | os.PathLike) -> torch.Tensor:
     if len(data) != expected:
         raise DataError(f"{path}: {len(data):,} bytes but its header {dims} needs {expected:,}; "
                         "the file is truncated or altered")
-    return torch.from_numpy(np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy())
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
+
+
+def read_idx(path: str | os.PathLike) -> torch.Tensor:
+    """:func:`read_idx_array` as a uint8 tensor (torchvision's reader does the same but costs
+    seconds of import in the dashboard).
+
+    Raises:
+        DataError: as :func:`read_idx_array`.
+    """
+    import torch
+
+    return torch.from_numpy(read_idx_array(path))
 
 
 def load_mnist(train: bool, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -253,6 +264,23 @@ _shared: dict[tuple, tuple] = {}
 _shared_lock = threading.Lock()
 
 
+def shared_mnist_arrays(train: bool, root: str | os.PathLike | None = None):
+    """MNIST as numpy arrays, verified and read once per process and shared (thread-safe; do not
+    modify them): uint8 images (N, 28, 28) in 0–255 and int64 labels (N,). No torch needed.
+
+    Raises:
+        DataError: files missing or failing the MD5 check (call :func:`ensure_mnist` first).
+    """
+    key = ("arrays", bool(train), str(raw_dir(root)))
+    with _shared_lock:
+        if key not in _shared:
+            folder = verify_mnist(root)
+            prefix = "train" if train else "t10k"
+            _shared[key] = (read_idx_array(folder / f"{prefix}-images-idx3-ubyte"),
+                            read_idx_array(folder / f"{prefix}-labels-idx1-ubyte").astype("int64"))
+        return _shared[key]
+
+
 def shared_mnist(train: bool, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`load_mnist`, read once per process and shared (thread-safe): the same tensors are
     returned to every caller, so callers must not modify them in place.
@@ -260,10 +288,13 @@ def shared_mnist(train: bool, root: str | os.PathLike | None = None) -> tuple[to
     Raises:
         DataError: as :func:`load_mnist`.
     """
-    key = (bool(train), str(raw_dir(root)))
+    import torch
+
+    images, labels = shared_mnist_arrays(train, root)
+    key = ("tensors", bool(train), str(raw_dir(root)))
     with _shared_lock:
         if key not in _shared:
-            _shared[key] = load_mnist(train, root)
+            _shared[key] = (torch.from_numpy(images).unsqueeze(1).float().div_(255.0), torch.from_numpy(labels))
         return _shared[key]
 
 

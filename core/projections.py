@@ -7,6 +7,7 @@ settings: the same codes never get projected twice, across reruns and app restar
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -96,7 +97,9 @@ def principal_directions(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 
 
 # --- projections shipped in run folders --------------------------------------------------------------
-#: file in a run folder holding its precomputed UMAP projections of test codes (float16, small)
+#: file in a run folder holding its precomputed projections of test codes (float16, small): UMAP and
+#: PCA, and for a latent of at most 2 dimensions the codes themselves (method "CODES"), so that the
+#: Latent space page's default views need no model (nor torch) to be drawn
 SHIPPED_NAME = "projections.npz"
 #: how long UMAP takes here (seconds ≈ a + b · N), measured by scripts/project.py on 2 busy CPU cores
 #: with numba compiled (2,000 codes 5–9 s, 5,000 codes 10–20 s); only used for the estimate shown
@@ -112,8 +115,20 @@ def shipped_key(method: str, mode: str, n: int, seed: int = 0, n_neighbors: int 
 
 
 def weights_digest(run_dir: str | os.PathLike) -> str:
-    """SHA-1 of a run's ``weights.pt`` (hex): shipped projections are valid for these weights only."""
-    return hashlib.sha1((Path(run_dir) / "weights.pt").read_bytes()).hexdigest()
+    """SHA-1 of a run's ``weights.pt`` (hex): shipped projections are valid for these weights only.
+    Computed once per file version (path, size, modification time) in a process.
+
+    Raises:
+        OSError: the weights cannot be read.
+    """
+    path = Path(run_dir) / "weights.pt"
+    stat = path.stat()
+    return _digest(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _digest(path: str, size: int, mtime_ns: int) -> str:
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
 def read_shipped(run_dir: str | os.PathLike, key: str) -> np.ndarray | None:

@@ -146,19 +146,25 @@ def test_set():
     return shared_mnist(train=False)
 
 
+def test_labels() -> np.ndarray:
+    """The 10,000 test digits, int64 (N,), read once per process (no torch needed)."""
+    from core.data import shared_mnist_arrays
+
+    return shared_mnist_arrays(train=False)[1]
+
+
 def thumbnails(n: int) -> np.ndarray:
     """uint8 (n, 28, 28) pictures of the fixed test subset ``seeded_indices(10000, n, 0)``, for the
-    latent scatters' hover tooltips; made once per process."""
+    latent scatters' hover tooltips; made once per process (no torch needed)."""
     return _thumbnails(n)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _thumbnails(n: int) -> np.ndarray:
-    import torch
+    from core.data import shared_mnist_arrays
 
-    test_x, _ = test_set()
-    idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
-    return (test_x[idx, 0].numpy() * 255).round().astype(np.uint8)
+    images = shared_mnist_arrays(train=False)[0]
+    return images[seeded_indices(len(images), n, 0)]
 
 
 def drawn_digit() -> np.ndarray | None:
@@ -194,12 +200,15 @@ def chosen_names() -> list[str]:
     return list(st.session_state.get(CHOSEN_KEY, []))
 
 
-def selected_runs(min_runs: int = 1) -> list[RunInfo]:
-    """The runs picked in the sidebar with their models loaded; a run whose weights cannot be
-    loaded is left out with a warning. Stops the page if fewer than ``min_runs`` remain."""
+def selected_runs(min_runs: int = 1, load: bool = True) -> list[RunInfo]:
+    """The runs picked in the sidebar, with their models loaded (``load``; a run whose weights
+    cannot be loaded is left out with a warning). With ``load=False`` the page works from the
+    runs' cards and loads (:func:`usable`) only what it needs. Stops the page if fewer than
+    ``min_runs`` remain."""
     runs, _ = runs_and_errors()
     chosen = [runs[name] for name in chosen_names() if name in runs]
-    chosen = [run for run in chosen if usable(run)]
+    if load:
+        chosen = [run for run in chosen if usable(run)]
     if len(chosen) < min_runs:
         st.info("Pick at least one run in the sidebar (**Runs to compare**).")
         st.stop()
@@ -244,10 +253,10 @@ def skip_note(run: RunInfo, capability: str) -> None:
 def input_mode_for(run: RunInfo, mode: str) -> str:
     """The input mode a run is shown with: ``mode`` when it accepts it, else its first one, with a
     caption saying so (an unsupervised model never takes the digit)."""
-    if mode in run.model.input_modes:
+    if mode in run.input_modes:
         return mode
-    st.caption(f"From the image only: {run.model.display_name} does not take the digit.")
-    return run.model.input_modes[0]
+    st.caption(f"From the image only: {run.display_name} does not take the digit.")
+    return run.input_modes[0]
 
 
 def show_images(images, nrow: int, caption: str | None = None, scale: int = 3) -> None:

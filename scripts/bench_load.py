@@ -11,12 +11,20 @@ this machine (any other host is refused). N simulated users then work for ``--du
 sliders, Overview), draws a digit and clears it, steps a latent slider, with a think time between
 gestures. Meanwhile a probe opens a brand-new session every ``--probe-every`` seconds.
 
-The load generator is one headless Chromium (Debian's) driven by Playwright's async API, with one
-browser context (its own cookies, hence its own Streamlit session) per user: far lighter than one
-browser per user. Its own CPU (this Python process plus the Playwright driver and Chromium) is
-measured apart from the server's (``/proc/<pid>/stat`` of the streamlit process tree), so the
-reader can tell how much of the machine the generator took. Timing is bench_ui's: gesture →
-``script_finished`` of the run it started (page websocket) + a quiet DOM (scripts/_bench.py).
+Two load generators (``--client``):
+
+- ``ws`` (default): each user is a browser-less session speaking Streamlit's websocket protocol
+  (scripts/_ws_client.py): the same messages a browser sends (page switches, the sketchpad's PNG
+  several times a second while the pen moves and at pen up, slider values), a few percent of one
+  core for all of them. A gesture's time is gesture → the server's ``script_finished`` of the run it
+  started: the server's share of the wait, without the browser's JavaScript and painting.
+- ``browser``: one headless Chromium (Debian's) driven by Playwright's async API, one browser
+  context (own cookies, own Streamlit session) per user; timing is bench_ui's (script_finished +
+  a quiet DOM), the whole wait, but Chromium takes most of the 2 cores itself.
+
+Either way the generator's own CPU (this process and its children: Playwright's driver, Chromium)
+is measured apart from the server's (``/proc/<pid>/stat`` of the streamlit process tree), so the
+reader can tell how much of the machine the generator took.
 
 Writes ``docs/bench/load.json`` and ``docs/bench/load.md`` (``--out``).
 """
@@ -40,15 +48,22 @@ from typing import Any, Awaitable, Callable
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _bench as B  # noqa: E402
+import _ws_client as W  # noqa: E402
 from _cli import positive_float, positive_int  # noqa: E402
 
 MAX_DURATION = 600
 MAX_SESSIONS = 50
 #: the pages a simulated user goes through (sidebar titles), with the gesture done on each
-CYCLE = ("Draw a digit", "Latent sliders", "Overview")
+CYCLE = ("Draw a digit", "Latent sliders & interpolation", "Overview")
 THUMB = "[role='slider'], input[type='range']"
-CLIENT = ("one headless Chromium (Debian's) driven by Playwright's async API; one browser context "
-          "(own Streamlit session) per simulated user")
+CLIENTS = {
+    "ws": "browser-less sessions on Streamlit's websocket protocol (scripts/_ws_client.py), one per simulated "
+          "user, all in this process; times are gesture → the server's script_finished",
+    "browser": "one headless Chromium (Debian's) driven by Playwright's async API; one browser context "
+               "(own Streamlit session) per simulated user; times are gesture → script_finished + a quiet DOM",
+}
+#: the sketchpad's live sends while a digit is drawn (it throttles them to one every 150 ms)
+LIVE_SENDS, LIVE_MS = 5, 150
 
 ROW_FIRST_FRESH = "first page: first session on a fresh server"
 ROW_FIRST_IDLE = "first page: new session on a running, idle server"
@@ -250,36 +265,62 @@ async def _slider_step(page, listener, timeout: float) -> float:
     return await _settle(page, listener, t0, timeout)
 
 
-async def user(level: Level, browser, url: str, index: int, args, deadline: float) -> None:
-    """One simulated user: open the app, then cycle through pages and gestures until ``deadline``."""
+class BrowserUser:
+    """One simulated user's session in a browser context (``--client browser``)."""
+
+    def __init__(self, browser, url: str):
+        self.browser, self.url = browser, url
+        self.page = self.listener = None
+
+    async def open(self, timeout: float) -> float:
+        self.page, self.listener, seconds = await _open(self.browser, self.url + "/", timeout)
+        return seconds
+
+    async def switch(self, title: str, timeout: float) -> float:
+        return await _switch(self.page, self.listener, title, timeout)
+
+    async def draw(self, digit: int, timeout: float) -> tuple[float, bool]:
+        return await _draw(self.page, self.listener, digit, timeout)
+
+    async def clear(self, timeout: float) -> float:
+        return await _clear(self.page, self.listener, timeout)
+
+    async def slider_step(self, timeout: float) -> float:
+        return await _slider_step(self.page, self.listener, timeout)
+
+    async def recover(self, timeout: float) -> None:
+        """After a lost gesture: start again from the first page (untimed)."""
+        await self.page.goto(self.url + "/", wait_until="commit", timeout=timeout * 1000)
+        await B.async_wait_finished(self.listener, time.perf_counter() - 0.001, timeout)
+
+    async def close(self) -> None:
+        if self.page is not None:
+            await self.page.context.close()
+
+
+async def user(level: Level, session, index: int, args, deadline: float) -> None:
+    """One simulated user (``session``: a :class:`BrowserUser` or :class:`WsUser`): open the app,
+    then cycle through the pages and their gestures until ``deadline``."""
     await asyncio.sleep(args.ramp * index / max(1, level.sessions))
     rng = random.Random(index)
     timeout = args.gesture_timeout
-    opened: dict[str, Any] = {}
-
-    async def start() -> float:
-        page, listener, seconds = await _open(browser, url + "/", timeout)
-        opened.update(page=page, listener=listener)
-        return seconds
-
-    await level.timed(ROW_SESSION_START, start, args.verbose)
-    if not opened:
+    if await level.timed(ROW_SESSION_START, lambda: session.open(timeout), args.verbose) is None:
+        await session.close()
         return
-    page, listener = opened["page"], opened["listener"]
     step = index  # users start at different points of the cycle
     try:
         while time.perf_counter() < deadline:
             title = CYCLE[step % len(CYCLE)]
             step += 1
-            ok = await level.timed(ROW_SWITCH, lambda: _switch(page, listener, title, timeout), args.verbose)
+            ok = await level.timed(ROW_SWITCH, lambda: session.switch(title, timeout), args.verbose)
             if ok is not None and time.perf_counter() < deadline:
                 await asyncio.sleep(args.think * rng.uniform(0.5, 1.5))
-                if title == "Draw a digit":
+                if title == CYCLE[0]:
                     digit = rng.randrange(10)
                     result: dict[str, bool] = {}
 
                     async def pen_up() -> float:
-                        seconds, right = await _draw(page, listener, digit, timeout)
+                        seconds, right = await session.draw(digit, timeout)
                         result["right"] = right
                         return seconds
 
@@ -287,21 +328,115 @@ async def user(level: Level, browser, url: str, index: int, args, deadline: floa
                         level.correct[0] += bool(result.get("right"))
                         level.correct[1] += 1
                     await asyncio.sleep(args.think * rng.uniform(0.5, 1.5))
-                    await level.timed(ROW_CLEAR, lambda: _clear(page, listener, timeout), args.verbose)
-                elif title == "Latent sliders":
-                    await level.timed(ROW_SLIDER, lambda: _slider_step(page, listener, timeout), args.verbose)
+                    await level.timed(ROW_CLEAR, lambda: session.clear(timeout), args.verbose)
+                elif title == CYCLE[1]:
+                    await level.timed(ROW_SLIDER, lambda: session.slider_step(timeout), args.verbose)
             if ok is None:  # lost: start again from the first page, untimed
                 try:
-                    await page.goto(url + "/", wait_until="commit", timeout=timeout * 1000)
-                    await B.async_wait_finished(listener, time.perf_counter() - 0.001, timeout)
+                    await session.recover(timeout)
                 except Exception:  # noqa: BLE001
                     await asyncio.sleep(1.0)
             await asyncio.sleep(args.think * rng.uniform(0.5, 1.5))
     finally:
         try:
-            await page.context.close()
+            await session.close()
         except Exception:  # noqa: BLE001
             pass
+
+
+# =============================================================================================
+# the websocket client's user (--client ws)
+# =============================================================================================
+
+_FRAMES: dict[int, list[str]] = {}
+
+
+def _frames(digit: int) -> list[str]:
+    """The sketchpad's PNG data URLs for ``digit`` (live sends, then pen up), made once."""
+    if digit not in _FRAMES:
+        _FRAMES[digit] = W.drawing_frames(digit, live=LIVE_SENDS)
+    return _FRAMES[digit]
+
+
+async def _ws_open(url: str, timeout: float) -> tuple[W.WsSession, float]:
+    session = W.WsSession(url)
+    try:
+        seconds = await session.open(timeout)
+    except BaseException:
+        await session.close()
+        raise
+    return session, seconds
+
+
+async def _ws_draw(session: W.WsSession, digit: int, timeout: float) -> tuple[float, bool]:
+    """Draw ``digit`` as the sketchpad sends it; seconds from pen up to its run's script_finished,
+    and whether the judge's card shows the digit."""
+    pad = session.widget("sketchpad", kind="bidi_component")
+    *live, whole = _frames(digit)
+    for frame in live:
+        await session.send_value(pad, json_value=W.sketch_state(frame))
+        await asyncio.sleep(LIVE_MS / 1000)
+    seconds = await session.set_value(pad, timeout, json_value=W.sketch_state(whole))
+    shown = session.predictions()
+    judge = next((v for k, v in shown.items() if k.lower().startswith("judge")), next(iter(shown.values()), None))
+    return seconds, judge == str(digit)
+
+
+async def _ws_clear(session: W.WsSession, timeout: float) -> float:
+    return await session.set_value(session.widget("sketchpad", kind="bidi_component"), timeout,
+                                   json_value=W.sketch_state(None))
+
+
+async def _ws_slider_step(session: W.WsSession, timeout: float) -> float:
+    slider = session.widget("sl_0", kind="slider")
+    value, step = float(slider.proto.value[0]), float(slider.proto.step or 0.25)
+    target = value - step if value + step > float(slider.proto.max) else value + step
+    slider.proto.value[:] = [target]
+    return await session.set_value(slider, timeout, double_array_value=[target])
+
+
+class WsUser:
+    """One simulated user's session without a browser (``--client ws``)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.session: W.WsSession | None = None
+
+    async def open(self, timeout: float) -> float:
+        self.session, seconds = await _ws_open(self.url, timeout)
+        return seconds
+
+    async def switch(self, title: str, timeout: float) -> float:
+        return await self.session.switch(title, timeout)
+
+    async def draw(self, digit: int, timeout: float) -> tuple[float, bool]:
+        return await _ws_draw(self.session, digit, timeout)
+
+    async def clear(self, timeout: float) -> float:
+        return await _ws_clear(self.session, timeout)
+
+    async def slider_step(self, timeout: float) -> float:
+        return await _ws_slider_step(self.session, timeout)
+
+    async def recover(self, timeout: float) -> None:
+        """After a lost gesture: a new session on the first page (untimed)."""
+        await self.close()
+        await self.open(timeout)
+
+    async def close(self) -> None:
+        if self.session is not None:
+            await self.session.close()
+
+
+async def _new_session_seconds(client: str, browser, url: str, timeout: float) -> float:
+    """A brand-new session opens the first page and leaves; seconds to its first page."""
+    if client == "ws":
+        session, seconds = await _ws_open(url, timeout)
+        await session.close()
+        return seconds
+    page, _, seconds = await _open(browser, url + "/", timeout)
+    await page.context.close()
+    return seconds
 
 
 async def probe(level: Level, browser, url: str, args, deadline: float, row: str) -> None:
@@ -309,13 +444,8 @@ async def probe(level: Level, browser, url: str, args, deadline: float, row: str
     await asyncio.sleep(args.ramp)
     while time.perf_counter() + args.gesture_timeout / 4 < deadline:
         t_next = time.perf_counter() + args.probe_every
-
-        async def one() -> float:
-            page, _, seconds = await _open(browser, url + "/", args.gesture_timeout)
-            await page.context.close()
-            return seconds
-
-        await level.timed(row, one, args.verbose)
+        await level.timed(row, lambda: _new_session_seconds(args.client, browser, url, args.gesture_timeout),
+                          args.verbose)
         await asyncio.sleep(max(0.0, t_next - time.perf_counter()))
 
 
@@ -342,19 +472,17 @@ async def run_level(p, n: int, args, tmp: Path) -> dict[str, Any]:
         app = B.App(port=args.port, cache_dir=cache, log_path=str(tmp / f"streamlit-{n}.log"))
         app.wait_healthy()
         url, server_pid = app.url, app.pid
-    browser = await p.chromium.launch(executable_path=B.chromium_path(), args=B.CHROMIUM_ARGS)
-    out: dict[str, Any] = {"sessions": n, "url": url, "server_pid": server_pid}
+    browser = None
+    if args.client == "browser":
+        browser = await p.chromium.launch(executable_path=B.chromium_path(), args=B.CHROMIUM_ARGS)
+    out: dict[str, Any] = {"sessions": n, "url": url, "server_pid": server_pid, "client": args.client}
     try:
         await asyncio.sleep(1.0)
         rss_before = B.rss_bytes(server_pid) if server_pid else None
         # new sessions before the load: the very first one on this server, then one more
         for row in ((ROW_FIRST_FRESH, ROW_FIRST_IDLE) if app else (ROW_FIRST_IDLE, ROW_FIRST_IDLE)):
-            async def one() -> float:
-                page, _, seconds = await _open(browser, url + "/", args.gesture_timeout)
-                await page.context.close()
-                return seconds
-
-            await level.timed(row, one, args.verbose)
+            await level.timed(row, lambda: _new_session_seconds(args.client, browser, url, args.gesture_timeout),
+                              args.verbose)
         rss_warm = B.rss_bytes(server_pid) if server_pid else None
 
         stop = asyncio.Event()
@@ -364,7 +492,8 @@ async def run_level(p, n: int, args, tmp: Path) -> dict[str, Any]:
         load_start = [round(v, 2) for v in os.getloadavg()]
         t_start = time.perf_counter()
         deadline = t_start + args.ramp + args.duration
-        tasks = [asyncio.create_task(user(level, browser, url, i, args, deadline)) for i in range(n)]
+        tasks = [asyncio.create_task(user(level, BrowserUser(browser, url) if browser is not None else WsUser(url),
+                                          i, args, deadline)) for i in range(n)]
         tasks.append(asyncio.create_task(probe(level, browser, url, args, deadline, ROW_FIRST_PROBE)))
         # every gesture is bounded by --gesture-timeout: so is the whole level
         done, pending = await asyncio.wait(tasks, timeout=args.ramp + args.duration + 2 * args.gesture_timeout + 30)
@@ -390,12 +519,13 @@ async def run_level(p, n: int, args, tmp: Path) -> dict[str, Any]:
                            "after (sessions closed, +3 s)": _mb(rss_after)},
                 "cpu_s": None if cpu_server is None else round(cpu_server, 1),
                 "share_of_machine": None if cpu_server is None else round(cpu_server / (wall * cores), 3)},
-            "generator": {"client": CLIENT, "cpu_s": round(cpu_gen, 1),
+            "generator": {"client": CLIENTS[args.client], "cpu_s": round(cpu_gen, 1),
                           "share_of_machine": round(cpu_gen / (wall * cores), 3),
                           "rss_mb_max": _mb(level.gen_rss_max)},
         })
     finally:
-        await browser.close()
+        if browser is not None:
+            await browser.close()
         if app is not None:
             app.stop()
     out["gestures"] = [s.as_row() | {"timeouts": level.timeouts.get(name, 0)} for name, s in level.samples.items()]
@@ -415,7 +545,7 @@ def _row(level: dict[str, Any], name: str) -> dict[str, Any]:
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:
     lines = ["# Dashboard under concurrent sessions (scripts/bench_load.py)", "", *B.machine_lines(data["machine"]),
-             f"- Load generator: {CLIENT}",
+             f"- Load generator: {CLIENTS[data['options']['client']]}",
              f"- Each level: {data['options']['duration']} s after a {data['options']['ramp']} s ramp; think time "
              f"{data['options']['think']} s (×0.5–1.5); a new-session probe every {data['options']['probe_every']} s; "
              f"gesture timeout {data['options']['gesture_timeout']} s",
@@ -455,8 +585,10 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
                   "- Server memory (RSS of the streamlit process tree, MB): "
                   + ", ".join(f"{k} {v}" for k, v in rss.items()),
                   f"- Server CPU: {level['server']['cpu_s']} s over {level['wall_s']} s of load",
-                  f"- Load generator CPU: {level['generator']['cpu_s']} s (this process + Playwright driver + "
-                  f"Chromium), RSS max {level['generator']['rss_mb_max']} MB",
+                  f"- Load generator CPU: {level['generator']['cpu_s']} s ("
+                  + ("this process + Playwright driver + Chromium" if level.get("client") == "browser" else
+                     "this process: every session's websocket client")
+                  + f"), RSS max {level['generator']['rss_mb_max']} MB",
                   f"- Pen ups showing the drawn digit: {level['pen ups showing the drawn digit']}",
                   f"- Machine load average (1, 5, 15 min) at the start {level['load_average']['start']}, "
                   f"at the end {level['load_average']['end']} (other work on the machine skews the figures)", ""]
@@ -473,9 +605,11 @@ def parse_args(argv=None):
                         help=f"seconds of load per level after the ramp (default 60, at most {MAX_DURATION})")
     parser.add_argument("--ramp", type=float, default=5.0, help="the sessions start spread over this many seconds")
     parser.add_argument("--think", type=float, default=1.0, help="mean pause between a user's gestures (s)")
-    parser.add_argument("--probe-every", type=positive_float, default=10.0,
-                        help="seconds between new-session probes during the load")
+    parser.add_argument("--probe-every", type=positive_float, default=3.0,
+                        help="seconds between new-session probes during the load (default 3)")
     parser.add_argument("--gesture-timeout", type=positive_float, default=60.0, help="a gesture's time limit (s)")
+    parser.add_argument("--client", choices=sorted(CLIENTS), default="ws",
+                        help="ws: browser-less websocket sessions (default, light); browser: headless Chromium")
     parser.add_argument("--url", help="a dashboard already running on this machine (else one is started per level)")
     parser.add_argument("--server-pid", type=positive_int, help="with --url: the server's pid (default: found "
                                                                 "from the listening port)")
@@ -497,8 +631,19 @@ def parse_args(argv=None):
     return args
 
 
+class _NoPlaywright:
+    async def __aenter__(self):
+        return None
+
+    async def __aexit__(self, *exc):
+        return False
+
+
 async def amain(args) -> dict[str, Any]:
-    from playwright.async_api import async_playwright
+    if args.client == "browser":
+        from playwright.async_api import async_playwright
+    else:
+        async_playwright = _NoPlaywright
 
     started = time.perf_counter()
     tmp = Path(tempfile.mkdtemp(prefix="digitlab-load-"))
@@ -516,11 +661,13 @@ async def amain(args) -> dict[str, Any]:
                 print(f"[bench_load] {n} sessions done", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return {"benchmark": "load", "machine": B.machine_info(), "client": CLIENT,
+    return {"benchmark": "load", "machine": B.machine_info(), "client": CLIENTS[args.client],
             "seconds_total": round(time.perf_counter() - started, 1),
             "options": {k: v for k, v in vars(args).items() if k != "out"},
-            "method": "gesture → script_finished of the run it started (page websocket, ForwardMsg) + quiet DOM "
-                      f"(no [data-stale=true], main-area images complete, {B.QUIET_S} s)",
+            "method": ("gesture → script_finished of the run it started (ForwardMsg on the session's websocket)"
+                       + (" + quiet DOM (no [data-stale=true], main-area images complete, "
+                          f"{B.QUIET_S} s)" if args.client == "browser" else
+                          "; no browser: the server's share of the wait")),
             "levels": levels}
 
 

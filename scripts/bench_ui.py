@@ -193,6 +193,26 @@ def gesture_first_page(bench: Bench) -> None:
 
         bench.record("first page, new session on a running server", one)
 
+    # the same, in a new tab of a browser that has opened the app before (its HTTP cache holds the
+    # frontend's scripts): a reload, a second tab, a student coming back
+    context = bench.browser.new_context(viewport=B.VIEWPORT)
+    try:
+        context.new_page().goto(bench.app.url + "/", wait_until="load")  # fills the cache, not timed
+        for _ in range(bench.args.rounds * 3):
+            def tab() -> float:
+                page = context.new_page()
+                listener = B.Listener(page)
+                t0 = time.perf_counter()
+                try:
+                    page.goto(bench.app.url + "/", wait_until="commit", timeout=GESTURE_TIMEOUT * 1000)
+                    return settle(page, listener, t0, GESTURE_TIMEOUT)
+                finally:
+                    page.close()
+
+            bench.record("first page, new session in a new tab (browser cache warm)", tab)
+    finally:
+        context.close()
+
 
 def _ready_canvas(page, timeout: float = 60.0) -> dict:
     """Wait for the canvas (and the sketchpad's handlers, when it says so); its bounding box."""

@@ -1,8 +1,10 @@
-"""Precompute the latent-space page's UMAP projections and ship them in each run folder.
+"""Precompute the latent-space page's projections and ship them in each run folder.
 
 The dashboard's Latent space page projects test codes to 2-D; UMAP takes tens of seconds, so the
 projections of the page's default settings are computed here, once per run, and stored in the run
 folder (``projections.npz``, float16, tens of KB), valid as long as the weights do not change.
+PCA (and, for a 2-D latent, the codes themselves) are stored too: with them the page's first view
+is drawn without loading the model or torch (seconds saved on a server's first page).
 
     python scripts/project.py                       # every shipped run, 2,000 and 5,000 test images
     python scripts/project.py --runs cae-z32-s0 --sizes 2000
@@ -29,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of run folders")
     parser.add_argument("--runs", nargs="*", help="run names (default: every run that can encode)")
     parser.add_argument("--sizes", nargs="*", type=int, default=[2000, 5000], help="numbers of test images")
+    parser.add_argument("--force", action="store_true",
+                        help="recompute UMAP projections already shipped for the current weights")
     args = parser.parse_args(argv)
     if any(n < 3 or n > 10_000 for n in args.sizes):
         parser.error("--sizes must lie between 3 and 10000 (the test set)")
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core import explore
     from core.data import ensure_mnist, load_mnist
-    from core.projections import project, shipped_key, write_shipped
+    from core.projections import project, read_shipped, shipped_key, write_shipped
 
     torch.set_grad_enabled(False)
     ensure_mnist(log=print)
@@ -58,9 +62,6 @@ def main(argv: list[str] | None = None) -> int:
         except CheckpointError as exc:
             print(f"{run.name}: cannot load ({exc})")
             continue
-        if run.latent_dim == 2:
-            print(f"{run.name}: 2-D latent, shown without projection")
-            continue
         modes = list(dict.fromkeys(m if m in model.input_modes else model.input_modes[0] for m in PAGE_MODES))
         entries = {}
         for n in args.sizes:
@@ -68,8 +69,14 @@ def main(argv: list[str] | None = None) -> int:
             for mode in modes:
                 start = time.perf_counter()
                 codes = explore.encode_dataset(model, test_x[idx], test_y[idx], mode)
-                entries[shipped_key("UMAP", mode, n)] = project(codes, method="UMAP", seed=0, use_cache=False)
-                print(f"{run.name}: UMAP of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
+                if codes.shape[1] <= 2:  # shown as they are
+                    entries[shipped_key("CODES", mode, n)] = codes if codes.shape[1] == 2 else np.c_[codes, 0 * codes]
+                    continue
+                entries[shipped_key("PCA", mode, n)] = project(codes, method="PCA", use_cache=False)
+                key = shipped_key("UMAP", mode, n)
+                kept = None if args.force else read_shipped(run.path, key)  # UMAP is slow: kept when valid
+                entries[key] = kept if kept is not None else project(codes, method="UMAP", seed=0, use_cache=False)
+                print(f"{run.name}: {'UMAP kept' if kept is not None else 'UMAP'} of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
         path = write_shipped(run.path, entries)
         print(f"{run.name}: wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0

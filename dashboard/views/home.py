@@ -12,7 +12,7 @@ st.markdown(
     "sidebar: every page shows them **side by side on the same inputs**, and says so when a model cannot "
     "serve a view.\n\n"
     "| model | source | what it is |\n|---|---|---|\n"
-    "| CAE, CVAE | seed 000, *Conditional Handwritten Digit Generation* | two 784/10 → 512 → 512 pathways fused "
+    "| CAE, CVAE | seed 000, “Conditional Handwritten Digit Generation” | two 784/10 → 512 → 512 pathways fused "
     "by addition, latent 8–64, one decoder with an image head and a digit head; input image+digit, image or digit |\n"
     "| Conv CVAE, MLP CVAE | seed 002, Podoliak et al. | VAEs conditioned on the digit at the encoder and the "
     "decoder; they classify by Bayes' rule (the digit whose ELBO is highest) |\n"
@@ -41,12 +41,13 @@ for name, run in runs.items():
     })
 st.subheader("Shipped runs")
 if rows:
-    # a plain HTML table: the interactive table's JavaScript (~1.7 MB) would slow the first page down
+    # a plain HTML table: the interactive table's JavaScript (~1.7 MB) would slow the first page down, and
+    # st.html (not markdown with HTML, whose parser is one more 190 KB script fetched after the first run)
     header = "".join(f"<th>{html_text(key)}</th>" for key in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html_text('' if value is None else value)}</td>" for value in row.values())
                    + "</tr>" for row in rows)
-    st.markdown(f'<div class="dl-table-wrap"><table class="dl-table" data-testid="runs-table"><thead><tr>{header}'
-                f'</tr></thead><tbody>{body}</tbody></table></div>', unsafe_allow_html=True)
+    st.html(f'<div class="dl-table-wrap"><table class="dl-table" data-testid="runs-table"><thead><tr>{header}'
+            f'</tr></thead><tbody>{body}</tbody></table></div>')
     st.caption(
         "Test metrics on the 10,000 MNIST test images. Accuracy: argmax of the digit head with the image "
         "alone as input. Reconstruction BCE: binary cross-entropy summed over the 784 pixels, nats per "
