@@ -33,6 +33,8 @@ import _bench as B
 #: an element kind -> the WidgetState field its value travels in (what the frontend sends)
 WIDGET_KINDS = ("slider", "bidi_component", "radio", "multiselect", "button", "select_slider", "selectbox",
                 "checkbox", "number_input", "text_input", "button_group", "component_instance")
+#: a run counts as the last of a gesture when no other run starts within this many seconds after it
+QUIET_S = 0.1
 _CARD = re.compile(r'<div class="dl-card" data-run="([^"]+)">.*?<div class="dl-pred">([^<]*)</div>', re.S)
 
 
@@ -121,8 +123,7 @@ class WsSession:
                     compression=None, open_timeout=timeout), timeout)
         self._reader = asyncio.create_task(self._read())
         await self._rerun(fragment_id="")
-        await self._wait(t0, timeout)
-        return time.perf_counter() - t0
+        return (await self._wait(t0, timeout)).t - t0
 
     async def close(self) -> None:
         if self._ws is not None:
@@ -143,8 +144,7 @@ class WsSession:
         self.states.clear()
         t0 = time.perf_counter()
         await self._rerun(page_hash=self.pages[title], fragment_id="")
-        await self._wait(t0, timeout)
-        return time.perf_counter() - t0
+        return (await self._wait(t0, timeout)).t - t0
 
     def widget(self, key: str, kind: str | None = None) -> Widget:
         """The widget of the current page whose id ends with the user key ``key`` (or, for a key
@@ -163,8 +163,7 @@ class WsSession:
         seconds to the script_finished of that run."""
         t0 = time.perf_counter()
         await self.send_value(widget, **value)
-        await self._wait(t0, timeout)
-        return time.perf_counter() - t0
+        return (await self._wait(t0, timeout)).t - t0
 
     async def send_value(self, widget: Widget, **value) -> None:
         """Like :meth:`set_value` without waiting (the live sends while the pen is down)."""
@@ -256,11 +255,25 @@ class WsSession:
         elif kind == "page_not_found" and run_id in self.runs:
             self.runs[run_id].exceptions.append("page not found")
 
+    def _settled_event(self, t0: float) -> B.Event | None:
+        """The final script_finished of the last run that started at or after ``t0``, or None."""
+        started = [ev for ev in self.events if ev.t >= t0 and ev.kind == "new_session"]
+        if not started:
+            return None
+        last = started[-1]
+        return next((ev for ev in self.events if ev.t >= last.t and B.is_final(ev)
+                     and (ev.run_id == last.run_id or not ev.run_id)), None)
+
     async def _wait(self, t0: float, timeout: float) -> B.Event:
+        """Wait until the runs started since ``t0`` are over: the last one's final script_finished,
+        with no other run starting within :data:`QUIET_S` after it (a value sent before ``t0``, e.g.
+        a live drawing, may start its run after ``t0``: the last run is the one that shows the
+        latest values). Returns that script_finished; the gesture took ``event.t - t0`` seconds."""
         deadline = time.perf_counter() + timeout
         while True:
-            event = B.finished_after(self.events, t0)
-            if event is not None:
+            event = self._settled_event(t0)
+            now = time.perf_counter()
+            if event is not None and now - event.t >= QUIET_S:
                 shown = self.runs.get(event.run_id)
                 if shown is not None and shown.exceptions:
                     raise ProtocolError("the page shows an exception: " + shown.exceptions[-1][:200])
@@ -269,12 +282,12 @@ class WsSession:
                 return event
             if self._closed:
                 raise ProtocolError(self._closed)
-            left = deadline - time.perf_counter()
-            if left <= 0:
+            if now >= deadline:
                 raise TimeoutError(f"no script_finished within {timeout:.0f} s")
+            wait = deadline - now if event is None else min(deadline - now, QUIET_S - (now - event.t))
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=left)
+                await asyncio.wait_for(self._changed.wait(), timeout=max(0.001, wait))
             except asyncio.TimeoutError:
                 pass
 
