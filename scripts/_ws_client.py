@@ -126,6 +126,7 @@ class WsSession:
         return (await self._wait(t0, timeout)).t - t0
 
     async def close(self) -> None:
+        """Close the websocket (the server ends the session) and stop reading."""
         if self._ws is not None:
             await self._ws.close()
         if self._reader is not None:
