@@ -100,6 +100,16 @@ def class_probabilities(model: DigitModel, image: np.ndarray | torch.Tensor) -> 
     return model.classify(x).exp().double().cpu().numpy()[0]
 
 
+@torch.no_grad()
+def predicted_digits(model: DigitModel, x: torch.Tensor) -> np.ndarray:
+    """The digit each image of ``x`` (N, 1, 28, 28) in [0, 1] is read as: int64 (N,), argmax of ``classify``.
+
+    Raises:
+        core.models.base.UnsupportedCapability (via ``classify``): the model cannot classify.
+    """
+    return model.classify(x.to(model.device)).argmax(1).cpu().numpy()
+
+
 def tile(images: torch.Tensor | np.ndarray, nrow: int, scale: int = 1, padding: int = 1,
          pad_value: float = 0.35) -> np.ndarray:
     """Tile images (N, 1, 28, 28) in [0, 1] into one uint8 (H, W) picture, ``nrow`` images per row,

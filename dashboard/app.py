@@ -35,7 +35,8 @@ navigation = st.navigation({
         st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
     ],
     "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:")],
-    "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:")],
+    "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
+                st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:")],
 })
 
 # inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped

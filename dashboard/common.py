@@ -236,6 +236,30 @@ def offer_runs(test, what: str, key: str) -> None:
                                    args=([run.name],), icon=":material/add:")
 
 
+def noise_control(key: str):
+    """A row of controls to corrupt the input (seed 002's noise test, ``core.noise.NOISE_KINDS``):
+    kind, level and seed. Returns ``apply(x) -> noisy x`` (float (N, 1, 28, 28) in [0, 1]), or None
+    when no noise is chosen (level 0 included)."""
+    from core.noise import NOISE_KINDS
+
+    c1, c2, c3 = st.columns([2, 3, 1])
+    names = ["none"] + [kind.name for kind in NOISE_KINDS]
+    labels = {"none": "No noise", **{kind.name: kind.label for kind in NOISE_KINDS}}
+    choice = c1.selectbox("Noise on the input", names, format_func=labels.get, key=f"{key}_noise_kind",
+                          help="Seed 002 adds noise to the input to test the models' stability. The full "
+                               "study over the test set is on the Noise robustness page.")
+    if choice == "none":
+        return None
+    kind = next(k for k in NOISE_KINDS if k.name == choice)
+    top = float(kind.levels[-1])
+    level = c2.slider(kind.level_name, 0.0, top, float(kind.levels[2]), float(kind.step), key=f"{key}_noise_{choice}",
+                      help=kind.description)
+    seed = int(c3.number_input("Noise seed", 0, 9999, 0, key=f"{key}_noise_seed"))
+    if level == 0:
+        return None
+    return lambda x: kind(x, level, seed)
+
+
 def side_by_side(items: list, render, max_cols: int = 4) -> None:
     """Call ``render(item)`` for each item in columns, ``max_cols`` per row."""
     for start in range(0, len(items), max_cols):

@@ -86,10 +86,68 @@ def test_loss_curves_overlay_runs_and_components():
     assert any("Pick at least one" in i.value for i in at.info)
 
 
+def _bce_and_reads(at: AppTest) -> list[tuple[float, int]]:
+    """(BCE, images read right) of each run's caption on the Reconstructions page."""
+    import re
+
+    out = []
+    for c in at.caption:
+        m = re.search(r"clean images: ([\d.]+) nats per image\. Reads (\d+) of", c.value)
+        if m:
+            out.append((float(m.group(1)), int(m.group(2))))
+    return out
+
+
+def test_noise_on_the_reconstructions_page_is_scored_against_the_clean_images():
+    at = open_page("reconstructions", runs=["cae-z32-s0", "cvae-z32-s0"])
+    clean = _bce_and_reads(at)
+    judge_clean = next(c.value for c in at.caption if c.value.startswith("The judge reads"))
+    at.selectbox(key="rec_noise_kind").set_value("salt_pepper").run()
+    at.slider(key="rec_noise_salt_pepper").set_value(0.4).run()
+    assert not at.exception and inline_images(at) == 2
+    noisy = _bce_and_reads(at)
+    assert len(clean) == len(noisy) == 2
+    assert all(n[0] > c[0] + 20 for c, n in zip(clean, noisy)), (clean, noisy)  # much worse than clean
+    assert any("Middle: the noisy inputs" in c.value for c in at.caption)
+    judge_noisy = next(c.value for c in at.caption if c.value.startswith("The judge reads"))
+    assert "noisy images" in judge_noisy and judge_noisy != judge_clean
+    at.number_input(key="rec_noise_seed").set_value(5).run()
+    assert _bce_and_reads(at) != noisy  # another draw of the noise
+    at.slider(key="rec_noise_salt_pepper").set_value(0.0).run()
+    assert _bce_and_reads(at) == clean  # level 0 is the clean image
+
+
+def test_noise_robustness_page_plots_the_shipped_study():
+    at = open_page("noise")
+    assert not at.exception
+    assert [h.value for h in at.subheader] == ["Gaussian noise", "Salt and pepper", "Occluding square"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 6  # accuracy and BCE for each kind
+    import json
+
+    figure = json.loads(charts[0].proto.spec)
+    names = {trace["name"] for trace in figure["data"]}
+    assert {"CAE (z=32) · seed 0", "CVAE (z=32) · seed 0"} <= names and any(n.startswith("Judge") for n in names)
+    at.toggle(key="noise_all").set_value(True).run()
+    names = {t["name"] for t in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]}
+    assert len(names) >= 10
+
+
+def test_noise_robustness_page_without_or_with_a_broken_table(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_page("noise")
+    assert any("scripts/noise_study.py" in i.value for i in at.info)
+    (root / "noise_robustness.csv").write_text("this is not,the table\n1,2\n")
+    at = open_page("noise")
+    assert any("cannot be read" in e.value for e in at.error) and not at.exception
+
+
 def test_reconstructions_side_by_side_for_three_runs():
     at = open_page("reconstructions", runs=["cae-z8-s0", "cae-z64-s0", "cvae-z16-s0"])
     assert inline_images(at) == 3
-    captions = [c.value for c in at.caption if "BCE of these images" in c.value]
+    captions = [c.value for c in at.caption if "BCE against the clean images" in c.value]
     assert len(captions) == 3
     at.radio(key="rec_mode").set_value("image").run()
     assert not at.exception and inline_images(at) == 3

@@ -9,7 +9,8 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import DRAWN_KEY, html_text, images_html, judge_run, offer_runs, plain, png_data_uri, selected_runs
+from common import (DRAWN_KEY, html_text, images_html, judge_run, noise_control, offer_runs, plain, png_data_uri,
+                    selected_runs)
 from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
@@ -95,6 +96,7 @@ def drawing_area() -> None:
             raw = sketchpad("sketchpad", width=280, height=280, brush=brush, live_ms=150, clear_label="Clear canvas")
         else:
             raw = read_upload()
+        noisy = noise_control("draw")
 
     x = None
     if raw is not None:
@@ -104,7 +106,9 @@ def drawing_area() -> None:
             x = None
         except ValueError as exc:
             st.error(f"This picture cannot be used: {plain(exc)}")
-    st.session_state[DRAWN_KEY] = None if x is None else x[0, 0].numpy()
+    st.session_state[DRAWN_KEY] = None if x is None else x[0, 0].numpy()  # the clean digit, for the latent views
+    if x is not None and noisy is not None:
+        x = noisy(x)
 
     with right:
         st.markdown("**What the models see** (28×28, MNIST preprocessing)")
@@ -116,7 +120,7 @@ def drawing_area() -> None:
                     f'style="image-rendering:pixelated;border:1px solid #dfe3e8" src="{png_data_uri(x[0, 0].numpy())}">',
                     unsafe_allow_html=True)
         st.caption("Bounding box scaled to fit 20×20 (aspect ratio kept), then centred by centre of mass "
-                   "in 28×28, as MNIST was made.")
+                   "in 28×28, as MNIST was made" + (", then the noise chosen on the left." if noisy else "."))
 
     answers, cards = {}, []
     for run in classifiers:

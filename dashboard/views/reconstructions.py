@@ -1,13 +1,16 @@
-"""Reconstructions of chosen test images: originals above reconstructions, runs side by side."""
+"""Reconstructions of chosen test images: originals above reconstructions, runs side by side; with a
+noise control (seed 002, Fig. 10): the models read and reconstruct a noisy copy, scored against the
+clean images."""
 
 import numpy as np
 import streamlit as st
 import torch
 
-from common import input_mode_for, seeded_indices, selected_runs, show_images, side_by_side, skip_note, test_set
+from common import (input_mode_for, judge_run, noise_control, seeded_indices, selected_runs, show_images, side_by_side,
+                    skip_note, test_set)
 from core import explore
 from core.evaluation import bce_per_image
-from core.models.base import IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT
+from core.models.base import CLASSIFY, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT
 
 st.title("Reconstructions")
 runs = selected_runs()
@@ -35,7 +38,14 @@ mode = st.radio("Input", [IMAGE_AND_DIGIT, IMAGE_ONLY], horizontal=True, key="re
 
 x = test_x[torch.as_tensor(indices)]
 y = test_y[torch.as_tensor(indices)]
+noisy = noise_control("rec")
+x_in = x if noisy is None else noisy(x)
 st.caption("Digits: " + " ".join(str(int(d)) for d in y) + f" · test indices {indices.tolist()}")
+judge = judge_run()
+if judge is not None:
+    read = explore.predicted_digits(judge.model, x_in)
+    st.caption(f"The judge reads {int((read == y.numpy()).sum())} of these {len(x)} "
+               f"{'noisy ' if noisy is not None else ''}images right.")
 
 
 def render(run):
@@ -44,11 +54,16 @@ def render(run):
         skip_note(run, "reconstruct")
         return
     run_mode = input_mode_for(run, mode)
-    x_hat = explore.reconstruct(run.model, x, y if run_mode == IMAGE_AND_DIGIT else None)
-    pairs = torch.stack([x, x_hat], dim=0).reshape(-1, 1, 28, 28)  # originals row, then reconstructions
-    show_images(pairs, nrow=len(x), scale=2)
-    st.caption(f"Top: originals. Bottom: reconstructions. BCE of these images: "
-               f"{float(bce_per_image(x, x_hat).mean()):.1f} nats per image.")
+    x_hat = explore.reconstruct(run.model, x_in, y if run_mode == IMAGE_AND_DIGIT else None)
+    rows = [x] + ([x_in] if noisy is not None else []) + [x_hat]  # originals, noisy inputs, reconstructions
+    show_images(torch.stack(rows, dim=0).reshape(-1, 1, 28, 28), nrow=len(x), scale=2)
+    what = "Top: originals. Middle: the noisy inputs. Bottom: reconstructions" if noisy is not None else \
+        "Top: originals. Bottom: reconstructions"
+    text = (f"{what}. BCE against the clean images: {float(bce_per_image(x, x_hat).mean()):.1f} nats per image.")
+    if run.model.can(CLASSIFY):
+        read = explore.predicted_digits(run.model, x_in)
+        text += f" Reads {int((read == y.numpy()).sum())} of {len(x)} right."
+    st.caption(text)
 
 
 side_by_side(runs, render, max_cols=2)
