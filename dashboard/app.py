@@ -34,7 +34,8 @@ navigation = st.navigation({
         st.Page(PAGES / "latent_explorer.py", title="Latent sliders & interpolation", icon=":material/tune:"),
         st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
     ],
-    "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:")],
+    "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:"),
+             st.Page(PAGES / "archive.py", title="Archive", icon=":material/inventory_2:")],
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
                 st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:")],
 })

@@ -29,6 +29,7 @@ CHECKPOINTS_ENV_VAR = "DIGITLAB_CHECKPOINTS"
 RUNS_KEY = "runs"          # the sidebar picker's widget key
 CHOSEN_KEY = "chosen_runs"  # the choice itself, kept across pages (the picker writes it on change)
 DRAWN_KEY = "drawn_digit"   # the latest digit drawn or uploaded on the Draw page (see drawn_digit())
+ARCHIVE_KEY = "archive"     # this session's core.archive.Archive (see session_archive())
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
 #: a 10-class palette made for categories (Tableau 10), digit d -> DIGIT_COLOURS[d]
@@ -167,6 +168,16 @@ def _thumbnails(n: int) -> np.ndarray:
     return images[seeded_indices(len(images), n, 0)]
 
 
+def session_archive():
+    """This browser session's archive of classified digits (:class:`core.archive.Archive`), made on
+    first use; kept in the session's state, so no other visitor sees it."""
+    from core.archive import Archive
+
+    if ARCHIVE_KEY not in st.session_state:
+        st.session_state[ARCHIVE_KEY] = Archive()
+    return st.session_state[ARCHIVE_KEY]
+
+
 def drawn_digit() -> np.ndarray | None:
     """The digit last drawn or uploaded on the Draw page in this session: float32 (28, 28) in
     [0, 1] after MNIST preprocessing, or None."""
@@ -238,8 +249,8 @@ def offer_runs(test, what: str, key: str) -> None:
 
 def noise_control(key: str):
     """A row of controls to corrupt the input (seed 002's noise test, ``core.noise.NOISE_KINDS``):
-    kind, level and seed. Returns ``apply(x) -> noisy x`` (float (N, 1, 28, 28) in [0, 1]), or None
-    when no noise is chosen (level 0 included)."""
+    kind, level and seed. Returns a :class:`NoiseChoice` (call it on float (N, 1, 28, 28) images in
+    [0, 1]), or None when no noise is chosen (level 0 included)."""
     from core.noise import NOISE_KINDS
 
     c1, c2, c3 = st.columns([2, 3, 1])
@@ -257,7 +268,19 @@ def noise_control(key: str):
     seed = int(c3.number_input("Noise seed", 0, 9999, 0, key=f"{key}_noise_seed"))
     if level == 0:
         return None
-    return lambda x: kind(x, level, seed)
+    return NoiseChoice(kind, float(level), seed)
+
+
+class NoiseChoice:
+    """A noise chosen with :func:`noise_control`: call it on images; ``text`` says what it is."""
+
+    def __init__(self, kind, level: float, seed: int):
+        self.kind, self.level, self.seed = kind, level, seed
+        self.text = f"{kind.label}, {kind.level_name.split(' (')[0]} {level:g} (seed {seed})"
+
+    def __call__(self, x):
+        """``x`` (float (N, 1, 28, 28) in [0, 1]) with the noise."""
+        return self.kind(x, self.level, self.seed)
 
 
 def side_by_side(items: list, render, max_cols: int = 4) -> None:

@@ -209,3 +209,40 @@ def test_a_photo_of_a_digit_is_read_and_junk_gets_a_sentence(page, mnist_splits)
     text = message.inner_text()
     assert "picture" in text and not any(bad in text for bad in ("<", "object at", "Error", "BytesIO"))
     assert not read_predictions(page)  # the previous picture's answers are gone
+
+
+def _archive_rows(page) -> list[str]:
+    """The Archive page's rows (their text), newest first; [] when it is empty."""
+    page.get_by_text("Every digit drawn or uploaded").wait_for(timeout=60_000)
+    page.wait_for_timeout(500)
+    return [row.inner_text() for row in page.locator('[data-testid="archive-table"] tr[data-number]').all()]
+
+
+def test_the_archive_keeps_each_drawing_once_downloads_it_and_is_private(page, tmp_path):
+    import csv
+
+    base = page.url.split("/draw")[0].split("?")[0].rstrip("/")
+    page.goto(base + "/archive?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
+    before = _archive_rows(page)
+    page.goto(base + "/draw?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
+    page.get_by_text("Draw a digit on the canvas").wait_for(timeout=60_000)
+    stroke(page, fresh_canvas(page), one_stroke())  # answered several times while drawn: one entry
+    assert set(wait_for_predictions(page, "1").values()) == {"1"}
+    page.get_by_role("link", name="Archive").first.click()
+    rows = _archive_rows(page)
+    assert len(rows) == len(before) + 1, (before, rows)
+    assert "drawn" in rows[0] and "Judge CNN · seed 0: 1" in rows[0], rows[0]
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    path = tmp_path / "archive.csv"
+    download.value.save_as(path)
+    table = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert len(table) == len(rows) and table[-1]["Judge CNN · seed 0: digit"] == "1"
+
+    other = page.context.browser.new_page()  # another visitor: another session, an empty archive
+    try:
+        other.goto(base + "/archive", wait_until="domcontentloaded")
+        other.get_by_text("Nothing classified yet").wait_for(timeout=60_000)
+    finally:
+        other.close()

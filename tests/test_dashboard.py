@@ -307,7 +307,7 @@ def test_runs_can_be_preselected_by_the_link():
 def test_every_page_serves_every_shipped_run_or_says_why():
     """All shipped runs at once: no page may fail on a model that cannot serve it."""
     pages = ["home", "loss_curves", "reconstructions", "generation", "latent_space", "latent_plane",
-             "latent_explorer", "restyle", "draw", "leaderboard"]
+             "latent_explorer", "restyle", "draw", "leaderboard", "noise", "archive"]
     for page in pages:
         at = open_page(page if page != "home" else None, runs=SHIPPED_MODELS)
         assert not at.error, (page, [e.value for e in at.error])
@@ -528,3 +528,28 @@ st.text(json.dumps({{name + " " + mode: None if (z := drawn_code(runs[name], mod
         explore.encode_dataset(cvae, three[None], torch.tensor([3]), "image+digit")[0].tolist(), abs=1e-5)
     assert shown["cvae-z8-s0 image"] == pytest.approx(
         explore.encode_dataset(cvae, three[None], torch.tensor([0]), "image")[0].tolist(), abs=1e-5)
+
+
+def test_archive_page_lists_this_sessions_digits_and_offers_downloads():
+    import numpy as np
+
+    from core.archive import Archive, ArchiveEntry
+
+    at = open_page("archive")
+    assert any("Nothing classified yet" in i.value for i in at.info)
+    archive = Archive()
+    for i, digit in enumerate((3, 8)):
+        image = np.zeros((28, 28), np.float32)
+        image[5:20, 10:18] = 1.0
+        archive.record(ArchiveEntry(key=f"drawn:{i}", source="drawn", image=image,
+                                    answers={"CAE (z=32) · seed 0": (digit, 0.93), "Judge CNN · seed 0": (digit, 0.99)}))
+    at.session_state["archive"] = archive
+    at.run()
+    assert not at.exception
+    table = next(h.proto.body for h in at.get("html") if 'data-testid="archive-table"' in h.proto.body)
+    assert table.count("<tr data-number=") == 2 and table.index('data-number="2"') < table.index('data-number="1"')
+    assert "Judge CNN · seed 0: <b>8</b> (0.99)" in table
+    assert any("2 digits, newest first" in c.value for c in at.caption)
+    assert len(at.get("download_button")) == 2
+    at.button(key="archive_clear").click().run()
+    assert any("Nothing classified yet" in i.value for i in at.info)

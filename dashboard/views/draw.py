@@ -10,7 +10,8 @@ import streamlit as st
 import torch
 
 from common import (DRAWN_KEY, html_text, images_html, judge_run, noise_control, offer_runs, plain, png_data_uri,
-                    selected_runs)
+                    selected_runs, session_archive)
+from core.archive import ArchiveEntry
 from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
@@ -61,7 +62,8 @@ def decode_upload(data: bytes, invert: bool) -> np.ndarray:
 
 
 def read_upload() -> np.ndarray | None:
-    """The uploaded picture as ink (H, W) in [0, 1], or None (with a message in the user's words)."""
+    """The uploaded picture as ink (H, W) in [0, 1], or None (with a message in the user's words).
+    The upload's name and id are kept in ``st.session_state["draw_upload_id"]`` for the archive."""
     upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
                               key="draw_upload", max_upload_size=10 * MAX_UPLOAD_MB)
     invert = st.checkbox("Dark digit on a light background", value=True, key="draw_invert",
@@ -69,6 +71,7 @@ def read_upload() -> np.ndarray | None:
                               "removed; a clearly light-on-dark picture is recognised by itself.")
     if upload is None:
         return None
+    st.session_state["draw_upload_id"] = (upload.file_id, upload.name)
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(f"{plain(upload.name)} is {upload.size / 1024 / 1024:.1f} MB; Digit Lab reads pictures up to "
                  f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
@@ -107,6 +110,15 @@ def drawing_area() -> None:
         except ValueError as exc:
             st.error(f"This picture cannot be used: {plain(exc)}")
     st.session_state[DRAWN_KEY] = None if x is None else x[0, 0].numpy()  # the clean digit, for the latent views
+    # the archive's key of this input: a drawing keeps its key until the canvas is cleared
+    if source == "Draw":
+        if x is None and st.session_state.get("draw_archived_open"):
+            st.session_state["draw_seq"] = st.session_state.get("draw_seq", 0) + 1
+        st.session_state["draw_archived_open"] = x is not None
+        archive_key, archive_source = f"drawn:{st.session_state.get('draw_seq', 0)}", "drawn"
+    else:
+        file_id, name = st.session_state.get("draw_upload_id", ("", ""))
+        archive_key, archive_source = f"upload:{file_id}", f"uploaded: {name}"
     if x is not None and noisy is not None:
         x = noisy(x)
 
@@ -130,6 +142,10 @@ def drawing_area() -> None:
         if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
             recon = explore.reconstruct(run.model, x, None)
         cards.append((run, probs, recon))
+    session_archive().record(ArchiveEntry(
+        key=archive_key + (f"|{noisy.text}" if noisy else ""), source=archive_source, image=x[0, 0].numpy(),
+        answers={run.label: (int(probs.argmax()), float(probs.max())) for run, probs, _ in cards},
+        noise=noisy.text if noisy else ""))
     summary = " · ".join(f"{html_text(run.label)}: <b>{answers[run.name]}</b> ({probs.max():.2f})"
                          for run, probs, _ in cards)
     st.markdown(f'<div class="dl-summary" data-testid="dl-summary">{summary}</div>'
