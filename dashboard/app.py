@@ -35,6 +35,7 @@ navigation = st.navigation({
         st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
     ],
     "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:"),
+             st.Page(PAGES / "read_number.py", title="Read a number", icon=":material/pin:"),
              st.Page(PAGES / "archive.py", title="Archive", icon=":material/inventory_2:")],
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
                 st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:")],

@@ -283,6 +283,48 @@ class NoiseChoice:
         return self.kind(x, self.level, self.seed)
 
 
+#: uploads larger than this are refused with a sentence (Streamlit's own limit, larger, only shows a chip)
+MAX_UPLOAD_MB = 5
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def decode_upload(data: bytes, invert: bool) -> np.ndarray:
+    """:func:`core.preprocess.image_from_bytes`, once per picture (a phone photo takes ~0.5 s)."""
+    from core.preprocess import image_from_bytes
+
+    return image_from_bytes(data, invert=invert)
+
+
+def read_upload(key: str, label: str) -> np.ndarray | None:
+    """An uploader (widget keys ``{key}_upload``, ``{key}_invert``): the picture as ink (H, W) in
+    [0, 1], or None (with a message in the user's words). The upload's id and name are kept in
+    ``st.session_state[f"{key}_upload_id"]``."""
+    from core.preprocess import UploadError
+
+    upload = st.file_uploader(label, type=["png", "jpg", "jpeg", "bmp"], key=f"{key}_upload",
+                              max_upload_size=10 * MAX_UPLOAD_MB)
+    invert = st.checkbox("Dark digits on a light background", value=True, key=f"{key}_invert",
+                         help="Photos and scans of paper. The paper's background and uneven lighting are "
+                              "removed; a clearly light-on-dark picture is recognised by itself.")
+    if upload is None:
+        return None
+    st.session_state[f"{key}_upload_id"] = (upload.file_id, upload.name)
+    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
+        st.error(f"{plain(upload.name)} is {upload.size / 1024 / 1024:.1f} MB; Digit Lab reads pictures up to "
+                 f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
+        return None
+    try:
+        ink = decode_upload(upload.getvalue(), bool(invert))
+    except UploadError as exc:
+        st.error(f"{plain(upload.name)}: {plain(exc)}")
+        return None
+    if not ink.any():
+        st.warning(f"No ink stands out from the background of {plain(upload.name)}. Try a picture with darker "
+                   "ink, or untick *Dark digits on a light background* for light digits on a dark background.")
+        return None
+    return ink
+
+
 def side_by_side(items: list, render, max_cols: int = 4) -> None:
     """Call ``render(item)`` for each item in columns, ``max_cols`` per row."""
     for start in range(0, len(items), max_cols):

@@ -246,3 +246,29 @@ def test_the_archive_keeps_each_drawing_once_downloads_it_and_is_private(page, t
         other.get_by_text("Nothing classified yet").wait_for(timeout=60_000)
     finally:
         other.close()
+
+
+def test_a_picture_of_a_three_digit_number_is_read(page, mnist_splits):
+    """Upload a scan-like PNG of 4 0 7 (dark ink on white paper): the digits are boxed and the judge
+    reads 407."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x, y = mnist_splits.test_x, mnist_splits.test_y
+    paper = np.zeros((40, 130), np.float32)
+    for k, digit in enumerate((4, 0, 7)):
+        paper[6:34, 8 + 40 * k:36 + 40 * k] = x[int((y == digit).nonzero()[0, 0]), 0].numpy()
+    buffer = io.BytesIO()
+    Image.fromarray(((1.0 - paper) * 255).astype(np.uint8)).resize((390, 120), Image.BILINEAR).save(buffer, "PNG")
+    base = page.url.split("?")[0].rsplit("/", 1)[0]
+    page.goto(base + "/read_number?runs=" + ",".join(CLASSIFIERS), wait_until="domcontentloaded")
+    page.locator(".st-key-num_source").get_by_text("Upload a picture").click()
+    chooser = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    chooser.wait_for(state="attached", timeout=60_000)
+    chooser.set_input_files(files=[{"name": "number.png", "mimeType": "image/png", "buffer": buffer.getvalue()}])
+    judge_row = page.locator('[data-testid="number-readings"] tr[data-run="judge-s0"] .dl-number')
+    judge_row.wait_for(timeout=60_000)
+    assert judge_row.inner_text().strip() == "407"
+    assert page.get_by_text("3 digits found").count() == 1

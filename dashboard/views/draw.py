@@ -10,15 +10,13 @@ import streamlit as st
 import torch
 
 from common import (DRAWN_KEY, html_text, images_html, judge_run, noise_control, offer_runs, plain, png_data_uri,
-                    selected_runs, session_archive)
+                    read_upload, selected_runs, session_archive)
 from core.archive import ArchiveEntry
 from components.sketchpad import sketchpad
 from core import explore
 from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
-from core.preprocess import EmptyDrawing, UploadError, image_from_bytes, mnist_preprocess
+from core.preprocess import EmptyDrawing, mnist_preprocess
 
-#: uploads larger than this are refused with a sentence (Streamlit's own limit, larger, only shows a chip)
-MAX_UPLOAD_MB = 5
 
 st.title("Draw a digit")
 runs = selected_runs()
@@ -55,39 +53,6 @@ def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
             f'<div class="dl-bars">{bars}</div><div class="dl-ticks">{ticks}</div>{extra}</div>')
 
 
-@st.cache_data(max_entries=8, show_spinner=False)
-def decode_upload(data: bytes, invert: bool) -> np.ndarray:
-    """:func:`core.preprocess.image_from_bytes`, once per picture (a phone photo takes ~0.5 s)."""
-    return image_from_bytes(data, invert=invert)
-
-
-def read_upload() -> np.ndarray | None:
-    """The uploaded picture as ink (H, W) in [0, 1], or None (with a message in the user's words).
-    The upload's name and id are kept in ``st.session_state["draw_upload_id"]`` for the archive."""
-    upload = st.file_uploader("A picture of one digit (PNG, JPEG, BMP)", type=["png", "jpg", "jpeg", "bmp"],
-                              key="draw_upload", max_upload_size=10 * MAX_UPLOAD_MB)
-    invert = st.checkbox("Dark digit on a light background", value=True, key="draw_invert",
-                         help="Photos and scans of paper. The paper's background and uneven lighting are "
-                              "removed; a clearly light-on-dark picture is recognised by itself.")
-    if upload is None:
-        return None
-    st.session_state["draw_upload_id"] = (upload.file_id, upload.name)
-    if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
-        st.error(f"{plain(upload.name)} is {upload.size / 1024 / 1024:.1f} MB; Digit Lab reads pictures up to "
-                 f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
-        return None
-    try:
-        ink = decode_upload(upload.getvalue(), bool(invert))
-    except UploadError as exc:
-        st.error(f"{plain(upload.name)}: {plain(exc)}")
-        return None
-    if not ink.any():
-        st.warning(f"No digit stands out from the background of {plain(upload.name)}. Try a picture with darker "
-                   "ink, or untick *Dark digit on a light background* for a light digit on a dark background.")
-        return None
-    return ink
-
-
 @st.fragment
 def drawing_area() -> None:
     st.markdown(CSS, unsafe_allow_html=True)
@@ -98,7 +63,7 @@ def drawing_area() -> None:
             brush = st.slider("Brush width", 8, 40, 20, key="draw_brush")
             raw = sketchpad("sketchpad", width=280, height=280, brush=brush, live_ms=150, clear_label="Clear canvas")
         else:
-            raw = read_upload()
+            raw = read_upload("draw", "A picture of one digit (PNG, JPEG, BMP)")
         noisy = noise_control("draw")
 
     x = None

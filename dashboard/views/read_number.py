@@ -1,0 +1,85 @@
+"""Read a handwritten number (seed 002: bank-card, cheque, postal-code and phone numbers): the digits
+of a wide drawing or an uploaded picture are found, cut out, and read by every classifier."""
+
+import numpy as np
+import streamlit as st
+import torch
+
+from common import html_text, images_html, judge_run, plain, read_upload, selected_runs
+from components.sketchpad import sketchpad
+from core.models.capabilities import CLASSIFY
+from core.preprocess import EmptyDrawing
+from core.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits
+
+st.title("Read a number")
+st.markdown("Write several digits in a row (or upload a picture of a number): the digits are found as "
+            "connected strokes (broken strokes joined; touching digits cut the way the judge is surest of), "
+            f"each is brought to MNIST's 28×28 form, and every classifier reads the number (up to {MAX_DIGITS} "
+            "digits). Measured on 1,000 synthetic numbers: `python scripts/read_numbers.py`.")
+runs = selected_runs()
+judge = judge_run()
+readers = [run for run in runs if run.model.can(CLASSIFY)] + ([judge] if judge else [])
+if not readers:
+    st.info("None of the chosen runs can classify, and there is no judge: pick a classifier in the sidebar.")
+    st.stop()
+
+
+def judge_reader(images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return judge.model.classify(torch.from_numpy(images)).exp().numpy()
+
+
+def boxes_png(ink: np.ndarray, boxes) -> str:
+    """The picture with a numbered box around each digit found, as an inline PNG ``data:`` URI."""
+    import base64
+    import io
+
+    from PIL import Image, ImageDraw
+
+    picture = Image.fromarray((np.clip(ink, 0, 1) * 255).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(picture)
+    for k, box in enumerate(boxes, 1):
+        draw.rectangle([box.left, box.top, box.right - 1, box.bottom - 1], outline=(228, 87, 46), width=2)
+        draw.text((box.left + 2, max(0, box.top - 11)), str(k), fill=(228, 87, 46))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+@st.fragment
+def reading_area() -> None:
+    source = st.radio("Input", ["Draw", "Upload a picture"], horizontal=True, key="num_source")
+    if source == "Draw":
+        ink = sketchpad("number_pad", width=840, height=200, brush=14, live_ms=0, clear_label="Clear canvas")
+    else:
+        ink = read_upload("num", "A picture of a handwritten number (PNG, JPEG, BMP)")
+    if ink is None:
+        st.info("Write a number on the canvas (or upload one): it is read when you lift the pen.")
+        return
+    try:
+        boxes = find_digits(ink, reader=judge_reader if judge else None)
+    except EmptyDrawing:
+        st.info("Write a number on the canvas (or upload one): it is read when you lift the pen.")
+        return
+    except TooManyDigits as exc:
+        st.error(f"{plain(exc)}. Write fewer digits, or crop the picture to the number.")
+        return
+    digits = digit_images(ink, boxes)
+    st.markdown(f'<img class="dl-img" alt="the digits found" style="max-width:100%;image-rendering:auto" '
+                f'src="{boxes_png(ink, boxes)}">', unsafe_allow_html=True)
+    st.caption(f"{len(boxes)} digit{'s' if len(boxes) != 1 else ''} found, numbered left to right; each as the "
+               "models see it:")
+    st.markdown(images_html(digits, nrow=len(digits), scale=2, title="the digits, 28×28 each"), unsafe_allow_html=True)
+    rows = []
+    for run in readers:
+        with torch.no_grad():
+            probs = run.model.classify(torch.from_numpy(digits).to(run.model.device)).exp().cpu().numpy()
+        number = "".join(str(int(p.argmax())) for p in probs)
+        surest = " ".join(f"{p.max():.2f}" for p in probs)
+        rows.append(f'<tr data-run="{html_text(run.name)}"><td>{html_text(run.label)}</td>'
+                    f'<td class="dl-number"><b>{number}</b></td><td>{surest}</td></tr>')
+    st.html('<table class="dl-table" data-testid="number-readings"><thead><tr><th>model</th><th>reads</th>'
+            f"<th>probability of each digit read</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+
+
+reading_area()
