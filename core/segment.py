@@ -89,21 +89,7 @@ def _split_wide(box: DigitBox, ink: np.ndarray, typical_width: float) -> list[Di
     many parts as it holds digits, each cut at the emptiest column near an equal split."""
     if box.width < SPLIT_WIDTH * typical_width:
         return [box]
-    parts = max(2, int(round(box.width / typical_width)))
-    columns = ink[box.top:box.bottom, box.left:box.right].sum(0)
-    cuts = []
-    for k in range(1, parts):
-        centre = box.width * k / parts
-        lo, hi = int(centre - box.width / (3 * parts)), int(centre + box.width / (3 * parts)) + 1
-        lo, hi = max(lo, 1), min(hi, box.width - 1)
-        cuts.append(lo + int(np.argmin(columns[lo:hi])) if hi > lo else int(centre))
-    edges = [0] + sorted(set(cuts)) + [box.width]
-    out = []
-    for a, b in zip(edges, edges[1:]):
-        rows = np.nonzero(ink[box.top:box.bottom, box.left + a:box.left + b].any(1))[0]
-        if b > a and rows.size:
-            out.append(DigitBox(box.left + a, box.left + b, box.top + int(rows[0]), box.top + int(rows[-1]) + 1))
-    return out
+    return _cut(box, ink, max(2, int(round(box.width / typical_width))))
 
 
 def _cut(box: DigitBox, ink: np.ndarray, parts: int) -> list[DigitBox]:
