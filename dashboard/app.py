@@ -39,7 +39,7 @@ navigation = st.navigation({
              st.Page(PAGES / "archive.py", title="Archive", icon=":material/inventory_2:")],
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
                 st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:")],
-})
+}, expanded=True)  # every page listed: the sidebar would otherwise fold the last ones under "View more"
 
 # inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped
 st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}"
