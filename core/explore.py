@@ -101,13 +101,18 @@ def class_probabilities(model: DigitModel, image: np.ndarray | torch.Tensor) -> 
 
 
 @torch.no_grad()
-def predicted_digits(model: DigitModel, x: torch.Tensor) -> np.ndarray:
-    """The digit each image of ``x`` (N, 1, 28, 28) in [0, 1] is read as: int64 (N,), argmax of ``classify``.
+def batch_probabilities(model: DigitModel, x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """Probabilities float32 (N, 10) of each digit for images ``x`` (N, 1, 28, 28) in [0, 1].
 
     Raises:
         core.models.base.UnsupportedCapability (via ``classify``): the model cannot classify.
     """
-    return model.classify(x.to(model.device)).argmax(1).cpu().numpy()
+    return model.classify(torch.as_tensor(x).to(model.device)).exp().float().cpu().numpy()
+
+
+def predicted_digits(model: DigitModel, x: torch.Tensor | np.ndarray) -> np.ndarray:
+    """The digit each image of ``x`` (N, 1, 28, 28) in [0, 1] is read as: int64 (N,), argmax of ``classify``."""
+    return batch_probabilities(model, x).argmax(1)
 
 
 def tile(images: torch.Tensor | np.ndarray, nrow: int, scale: int = 1, padding: int = 1,

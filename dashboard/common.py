@@ -426,10 +426,10 @@ def warm_up(names: list[str]) -> None:
 
 
 def png_data_uri(image: np.ndarray, scale: int = 1) -> str:
-    """A grey picture as an inline PNG ``data:`` URI (drawn with the page, no extra request).
+    """A picture as an inline PNG ``data:`` URI (drawn with the page, no extra request).
 
     Args:
-        image: float (H, W) in [0, 1] or uint8 (H, W).
+        image: grey float (H, W) in [0, 1] or uint8 (H, W); or colour uint8 (H, W, 3).
         scale: nearest-neighbour upscaling factor (pixels stay crisp).
     """
     import base64

@@ -39,3 +39,16 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def mnist_available() -> bool:
+    """Fetch and verify MNIST if needed (progress printed); False, with the reason on stderr, when it
+    cannot be had."""
+    from core.data import DataError, ensure_mnist
+
+    try:
+        ensure_mnist(log=print)
+    except DataError as exc:
+        print(f"MNIST is not available: {exc}", file=sys.stderr)
+        return False
+    return True

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _cli import REPO_ROOT, positive_int
+from _cli import REPO_ROOT, mnist_available, positive_int
 
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
-from core.data import DataError, ensure_mnist, load_mnist
+from core.data import load_mnist
 from core.models.capabilities import CLASSIFY, RECONSTRUCT
 from core.noise import NOISE_KINDS, NOISE_SEED, noise_kind, robustness
 
@@ -69,12 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     if out.exists() and out.is_dir():
         parser.error(f"--out names a folder, not a file: {out}")
 
-    try:
-        ensure_mnist(log=print)
-        test_x, test_y = load_mnist(train=False)
-    except DataError as exc:
-        print(f"MNIST is not available: {exc}", file=sys.stderr)
+    if not mnist_available():
         return 1
+    test_x, test_y = load_mnist(train=False)
     test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
     runs, errors = list_runs(args.run_dir)
     for name, exc in errors.items():

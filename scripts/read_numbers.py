@@ -19,15 +19,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _cli import positive_int
+from _cli import mnist_available, positive_int
 
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
-from core.data import DataError, ensure_mnist, shared_mnist_arrays
+from core.data import shared_mnist_arrays
 from core.models.capabilities import CLASSIFY
 
 RESULT_NAME = "number_reading.json"
@@ -45,16 +44,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else Path(args.run_dir) / RESULT_NAME
 
     import numpy as np
-    import torch
 
+    from core import explore
     from core.segment import TooManyDigits, digit_images, find_digits, synthetic_strip
 
-    try:
-        ensure_mnist(log=print)
-        images, labels = shared_mnist_arrays(train=False)
-    except DataError as exc:
-        print(f"MNIST is not available: {exc}", file=sys.stderr)
+    if not mnist_available():
         return 1
+    images, labels = shared_mnist_arrays(train=False)
     runs, _ = list_runs(args.run_dir)
     readers = {}
     for run in runs.values():
@@ -69,8 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     judge = next((run for run in readers.values() if run.role == "judge"), None)
 
     def reader(x):
-        with torch.no_grad():
-            return judge.model.classify(torch.from_numpy(x).to(judge.model.device)).exp().cpu().numpy()
+        return explore.batch_probabilities(judge.model, x)
 
     start = time.perf_counter()
     rng = np.random.default_rng(args.seed)
@@ -91,12 +86,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(boxes) != n:
             continue
         count_right += 1
-        x = torch.from_numpy(digit_images(strip, boxes))
-        with torch.no_grad():
-            for name, run in readers.items():
-                read = run.model.classify(x.to(run.model.device)).argmax(1).cpu().numpy()
-                right_digits[name] += int((read == truth).sum())
-                right_numbers[name] += int((read == truth).all())
+        x = digit_images(strip, boxes)
+        for name, run in readers.items():
+            read = explore.predicted_digits(run.model, x)
+            right_digits[name] += int((read == truth).sum())
+            right_numbers[name] += int((read == truth).all())
     result = {
         "strips": args.strips, "seed": args.seed, "digits": digits_total,
         "digits_per_strip": {"min": int(min(lengths)), "max": int(max(lengths)), "mean": round(float(np.mean(lengths)), 2)},

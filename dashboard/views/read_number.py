@@ -3,10 +3,10 @@ of a wide drawing or an uploaded picture are found, cut out, and read by every c
 
 import numpy as np
 import streamlit as st
-import torch
 
-from common import html_text, images_html, judge_run, plain, read_upload, selected_runs
+from common import html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs
 from components.sketchpad import sketchpad
+from core import explore
 from core.models.capabilities import CLASSIFY
 from core.preprocess import EmptyDrawing
 from core.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits
@@ -25,15 +25,11 @@ if not readers:
 
 
 def judge_reader(images: np.ndarray) -> np.ndarray:
-    with torch.no_grad():
-        return judge.model.classify(torch.from_numpy(images)).exp().numpy()
+    return explore.batch_probabilities(judge.model, images)
 
 
 def boxes_png(ink: np.ndarray, boxes) -> str:
     """The picture with a numbered box around each digit found, as an inline PNG ``data:`` URI."""
-    import base64
-    import io
-
     from PIL import Image, ImageDraw
 
     picture = Image.fromarray((np.clip(ink, 0, 1) * 255).astype(np.uint8)).convert("RGB")
@@ -41,9 +37,7 @@ def boxes_png(ink: np.ndarray, boxes) -> str:
     for k, box in enumerate(boxes, 1):
         draw.rectangle([box.left, box.top, box.right - 1, box.bottom - 1], outline=(228, 87, 46), width=2)
         draw.text((box.left + 2, max(0, box.top - 11)), str(k), fill=(228, 87, 46))
-    buffer = io.BytesIO()
-    picture.save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    return png_data_uri(np.asarray(picture))
 
 
 @st.fragment
@@ -72,8 +66,7 @@ def reading_area() -> None:
     st.markdown(images_html(digits, nrow=len(digits), scale=2, title="the digits, 28×28 each"), unsafe_allow_html=True)
     rows = []
     for run in readers:
-        with torch.no_grad():
-            probs = run.model.classify(torch.from_numpy(digits).to(run.model.device)).exp().cpu().numpy()
+        probs = explore.batch_probabilities(run.model, digits)
         number = "".join(str(int(p.argmax())) for p in probs)
         surest = " ".join(f"{p.max():.2f}" for p in probs)
         rows.append(f'<tr data-run="{html_text(run.name)}"><td>{html_text(run.label)}</td>'
