@@ -14,7 +14,6 @@ constructor arguments.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 import torch
 
+from .atomic import write_json
 from .catalog import (CONFIG, DEFAULT_CHECKPOINT_DIR, HISTORY, METRICS, REPO_ROOT, WEIGHTS,  # noqa: F401
                       CheckpointError, _read_json, list_run_dirs)
 from .models import DigitModel, model_class
@@ -55,9 +55,7 @@ def library_versions() -> dict[str, str]:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
+    write_json(path, data)
 
 
 def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],

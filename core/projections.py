@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_path
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CACHE_ENV_VAR = "DIGITLAB_CACHE"
 METHODS = ("PCA", "UMAP")
@@ -76,10 +78,8 @@ def project(codes: np.ndarray, method: str = "PCA", seed: int = 0, n_neighbors: 
                         random_state=seed).fit_transform(codes)
     out = np.asarray(out, dtype=np.float32)
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npy")
-        np.save(tmp, out)
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, out)
     return out
 
 
@@ -161,9 +161,8 @@ def write_shipped(run_dir: str | os.PathLike, projections: dict[str, np.ndarray]
         except (OSError, ValueError, KeyError):
             entries = {}
     entries.update({k: np.asarray(v, dtype=np.float16) for k, v in projections.items()})
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez_compressed(tmp, weights_sha1=np.array(digest), **entries)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez_compressed(handle, weights_sha1=np.array(digest), **entries)
     return path
 
 

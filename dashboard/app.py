@@ -38,7 +38,8 @@ navigation = st.navigation({
              st.Page(PAGES / "read_number.py", title="Read a number", icon=":material/pin:"),
              st.Page(PAGES / "archive.py", title="Archive", icon=":material/inventory_2:")],
     "Measure": [st.Page(PAGES / "leaderboard.py", title="Leaderboard", icon=":material/leaderboard:"),
-                st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:")],
+                st.Page(PAGES / "noise.py", title="Noise robustness", icon=":material/grain:"),
+                st.Page(PAGES / "vae_study.py", title="β-VAE experiments", icon=":material/science:")],
 }, expanded=True)  # every page listed: the sidebar would otherwise fold the last ones under "View more"
 
 # inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped

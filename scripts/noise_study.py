@@ -17,13 +17,13 @@ an interrupted study keeps what it finished). The dashboard's Noise robustness p
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from _cli import REPO_ROOT, mnist_available, positive_int
 
+from core.atomic import atomic_path
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
 from core.data import load_mnist
 from core.models.capabilities import CLASSIFY, RECONSTRUCT
@@ -47,10 +47,8 @@ def write_rows(rows: list[dict], path: Path) -> None:
         keep = [(r, k) not in done for r, k in zip(old["run"], old["kind"])]
         frame = pd.concat([old[keep], frame], ignore_index=True)
     frame = frame.sort_values(["run", "kind", "level"], kind="stable")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    frame.to_csv(tmp, index=False, float_format="%.6g")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.6g")
 
 
 def main(argv: list[str] | None = None) -> int:

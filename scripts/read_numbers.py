@@ -17,14 +17,13 @@ right digit at its place) and the whole-number accuracy; written to checkpoints/
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 from _cli import mnist_available, positive_int
 
+from core.atomic import write_json
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
 from core.data import shared_mnist_arrays
 from core.models.capabilities import CLASSIFY
@@ -104,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": round(time.perf_counter() - start, 1),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    write_json(out, result)
     print(f"cut found the right number of digits in {100 * result['count_right']:.1f} % of {args.strips} strips")
     for name, r in result["readers"].items():
         print(f"{r['label']}: digits {100 * r['digit_accuracy']:.1f} %, whole numbers {100 * r['number_accuracy']:.1f} %")

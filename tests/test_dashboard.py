@@ -307,7 +307,7 @@ def test_runs_can_be_preselected_by_the_link():
 def test_every_page_serves_every_shipped_run_or_says_why():
     """All shipped runs at once: no page may fail on a model that cannot serve it."""
     pages = ["home", "loss_curves", "reconstructions", "generation", "latent_space", "latent_plane",
-             "latent_explorer", "restyle", "draw", "leaderboard", "noise", "archive", "read_number"]
+             "latent_explorer", "restyle", "draw", "leaderboard", "noise", "archive", "read_number", "vae_study"]
     for page in pages:
         at = open_page(page if page != "home" else None, runs=SHIPPED_MODELS)
         assert not at.error, (page, [e.value for e in at.error])

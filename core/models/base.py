@@ -28,6 +28,19 @@ from .capabilities import (ALL_CAPABILITIES, CLASSIFY, DECODE, DIGIT_ONLY, ENCOD
 NATS_PER_IMAGE = "nats per image"
 
 
+def gaussian_kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, 1)) in nats of each latent dimension: (N, d), (N, d) -> (N, d).
+
+    Kingma & Welling 2014 ("Auto-Encoding Variational Bayes"), appendix B.
+    """
+    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
+
+
+def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the latent dimensions: (N, d), (N, d) -> (N,)."""
+    return gaussian_kl_per_dimension(mu, logvar).sum(dim=1)
+
+
 class UnsupportedCapability(RuntimeError):
     """A model was asked for something it does not declare in ``capabilities``."""
 

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
-                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel)
+                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, gaussian_kl)
 
 #: generation modes (see ``generate``): z from the ex-post per-digit latent density, z from the CVAE's
 #: digit-only posterior q(z | digit), or the single deterministic digit-only output
@@ -284,5 +284,5 @@ class ConditionalVAE(_JointAutoencoder):
 
     def latent(self, h):
         mu, logvar = self.to_mu(h), self.to_logvar(h)
-        kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)  # KL(q || N(0, I)), (N,)
+        kl = gaussian_kl(mu, logvar)  # KL(q || N(0, I)), (N,)
         return self.reparameterize(mu, logvar), kl

@@ -39,16 +39,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, N_PIXELS,
-                   RECONSTRUCT, RESTYLE, DigitModel)
+                   RECONSTRUCT, RESTYLE, DigitModel, gaussian_kl)
 
 #: generation modes (see ``generate``): z drawn from the prior N(0, I), or z = 0 (its mean)
 PRIOR = "prior"
 DETERMINISTIC = "deterministic"
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the latent dimensions: (N, d), (N, d) -> (N,)."""
-    return -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp(), dim=1)
 
 
 class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
