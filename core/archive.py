@@ -29,7 +29,8 @@ class ArchiveEntry:
     Attributes:
         key: identifies the drawing or upload; a later classification with the same key replaces
             this entry.
-        source: "drawn", or "uploaded: FILE NAME".
+        source: "drawn", or "uploaded: FILE NAME"; a digit of a number read on the Read a number
+            page adds ", digit K of N" (e.g. "number drawn, digit 2 of 4").
         image: uint8 (28, 28), what the models saw (after the MNIST preprocessing and any noise).
         answers: run label -> (digit read, its probability in [0, 1]), in the order shown.
         noise: the noise put on the input ("" for none), e.g. "Gaussian noise σ (pixel units) 0.2".
@@ -65,13 +66,30 @@ class Archive:
 
     def record(self, entry: ArchiveEntry) -> None:
         """Add ``entry``, or replace the newest entry when it has the same ``key``."""
-        if self.entries and self.entries[-1].key == entry.key:
-            self.entries[-1] = entry
+        self.record_group([entry])
+
+    def record_group(self, entries: list[ArchiveEntry]) -> None:
+        """Add the digits of one input (e.g. the digits of a number, left to right), replacing the
+        newest entries when they came from the same input (same ``key``): a number read again as
+        it is written replaces its previous reading, even when the count of digits changed.
+
+        Raises:
+            ValueError: the entries do not share one key.
+        """
+        if not entries:
             return
-        self._number += 1
-        self.entries.append(entry)
-        self._numbers.append(self._number)
-        if len(self.entries) > MAX_ENTRIES:
+        key = entries[0].key
+        if any(entry.key != key for entry in entries):
+            raise ValueError("the digits of one input share one archive key")
+        while self.entries and self.entries[-1].key == key:  # the same input's previous reading
+            self.entries.pop()
+            self._numbers.pop()
+            self._number -= 1
+        for entry in entries:
+            self._number += 1
+            self.entries.append(entry)
+            self._numbers.append(self._number)
+        while len(self.entries) > MAX_ENTRIES:
             del self.entries[0], self._numbers[0]
 
     def clear(self) -> None:

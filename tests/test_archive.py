@@ -70,3 +70,16 @@ def test_the_oldest_entries_go_first_and_numbers_stay():
 def test_a_picture_of_the_wrong_size_is_refused_in_words():
     with pytest.raises(ValueError, match="28×28 pixels, not 32×32"):
         ArchiveEntry(key="k", source="drawn", image=np.zeros((32, 32)), answers={})
+
+
+def test_a_number_read_again_replaces_its_digits_even_when_their_count_changes():
+    archive = Archive()
+    archive.record(entry("drawn:0", 7))
+    archive.record_group([entry("number:0", 4), entry("number:0", 0)])  # "40" while still writing
+    archive.record_group([entry("number:0", 4), entry("number:0", 0), entry("number:0", 7)])  # "407"
+    assert [e.answers["CAE"][0] for e in archive.entries] == [7, 4, 0, 7]
+    assert [n for n, _ in archive.numbered()] == [1, 2, 3, 4]
+    archive.record_group([entry("number:1", 1)])
+    assert [n for n, _ in archive.numbered()] == [1, 2, 3, 4, 5]
+    with pytest.raises(ValueError, match="share one archive key"):
+        archive.record_group([entry("number:2", 1), entry("number:3", 2)])

@@ -272,3 +272,8 @@ def test_a_picture_of_a_three_digit_number_is_read(page, mnist_splits):
     judge_row.wait_for(timeout=60_000)
     assert judge_row.inner_text().strip() == "407"
     assert page.get_by_text("3 digits found").count() == 1
+    page.get_by_role("link", name="Archive").first.click()  # the same session: its digits are archived
+    rows = _archive_rows(page)
+    newest = rows[:3]  # newest first: digits 3, 2 and 1 of the number
+    for k, (row, digit) in enumerate(zip(newest, "704")):
+        assert f"number uploaded: number.png, digit {3 - k} of 3" in row and f"Judge CNN · seed 0: {digit}" in row, row

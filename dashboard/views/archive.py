@@ -7,14 +7,15 @@ from common import html_text, png_data_uri, session_archive
 
 st.title("Archive")
 archive = session_archive()
-st.markdown("Every digit drawn or uploaded on the **Draw a digit** page in this browser session, with what "
-            "each model read (seed 002's upload service keeps such an archive). A drawing is one entry "
-            "however many times the models answered while it grew; **Clear canvas** starts the next one. "
+st.markdown("Every digit drawn or uploaded on the **Draw a digit** page in this browser session, and every digit "
+            "of a number on the **Read a number** page, with what each model read (seed 002's upload service keeps "
+            "such an archive). A drawing is one entry (a number, one per digit) however many times the models "
+            "answered while it grew; **Clear canvas** starts the next one. "
             "The archive belongs to this session only: nobody else sees it, and it is gone when the tab is closed or "
             "reloaded (download it first).")
 
 if not len(archive):
-    st.info("Nothing classified yet in this session: draw or upload a digit on the **Draw a digit** page.")
+    st.info("Nothing classified yet in this session: draw or upload a digit on the **Draw a digit** page, or a number on **Read a number**.")
     st.stop()
 
 left, middle, right = st.columns([2, 2, 3])

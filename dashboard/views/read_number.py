@@ -4,9 +4,11 @@ of a wide drawing or an uploaded picture are found, cut out, and read by every c
 import numpy as np
 import streamlit as st
 
-from common import html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs
+from common import (html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs,
+                    session_archive)
 from components.sketchpad import sketchpad
 from core import explore
+from core.archive import ArchiveEntry
 from core.models.capabilities import CLASSIFY
 from core.preprocess import EmptyDrawing
 from core.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits
@@ -45,8 +47,15 @@ def reading_area() -> None:
     source = st.radio("Input", ["Draw", "Upload a picture"], horizontal=True, key="num_source")
     if source == "Draw":
         ink = sketchpad("number_pad", width=840, height=200, brush=14, live_ms=0, clear_label="Clear canvas")
+        # the archive's key: one drawn number keeps its key until the canvas is cleared
+        if ink is None and st.session_state.get("num_archived_open"):
+            st.session_state["num_seq"] = st.session_state.get("num_seq", 0) + 1
+        st.session_state["num_archived_open"] = ink is not None
+        archive_key, archive_source = f"number-drawn:{st.session_state.get('num_seq', 0)}", "number drawn"
     else:
         ink = read_upload("num", "A picture of a handwritten number (PNG, JPEG, BMP)")
+        file_id, name = st.session_state.get("num_upload_id", ("", ""))
+        archive_key, archive_source = f"number-upload:{file_id}", f"number uploaded: {name}"
     if ink is None:
         st.info("Write a number on the canvas (or upload one): it is read when you lift the pen.")
         return
@@ -64,13 +73,18 @@ def reading_area() -> None:
     st.caption(f"{len(boxes)} digit{'s' if len(boxes) != 1 else ''} found, numbered left to right; each as the "
                "models see it:")
     st.markdown(images_html(digits, nrow=len(digits), scale=2, title="the digits, 28×28 each"), unsafe_allow_html=True)
-    rows = []
+    rows, answers = [], {}
     for run in readers:
         probs = explore.batch_probabilities(run.model, digits)
+        answers[run.label] = [(int(p.argmax()), float(p.max())) for p in probs]
         number = "".join(str(int(p.argmax())) for p in probs)
         surest = " ".join(f"{p.max():.2f}" for p in probs)
         rows.append(f'<tr data-run="{html_text(run.name)}"><td>{html_text(run.label)}</td>'
                     f'<td class="dl-number"><b>{number}</b></td><td>{surest}</td></tr>')
+    n = len(digits)
+    session_archive().record_group([
+        ArchiveEntry(key=archive_key, source=f"{archive_source}, digit {k + 1} of {n}", image=digits[k, 0],
+                     answers={label: read[k] for label, read in answers.items()}) for k in range(n)])
     st.html('<table class="dl-table" data-testid="number-readings"><thead><tr><th>model</th><th>reads</th>'
             f"<th>probability of each digit read</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
