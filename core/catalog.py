@@ -187,11 +187,13 @@ def read_run(path: str | os.PathLike) -> RunInfo:
 
 
 def list_run_dirs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path]:
-    """Folders under ``root`` that look like runs (hold a config.json or a weights.pt), sorted."""
+    """Folders under ``root`` that look like runs (hold a config.json or a weights.pt), sorted; hidden
+    folders (a run being written, a run in progress) are not runs."""
     root = Path(root)
     if not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and ((p / CONFIG).exists() or (p / WEIGHTS).exists()))
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                  and ((p / CONFIG).exists() or (p / WEIGHTS).exists()))
 
 
 def list_runs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:

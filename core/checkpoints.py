@@ -59,23 +59,51 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
-             history: dict[str, list], metrics: dict[str, Any], half: bool = True) -> Path:
+             history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True) -> Path:
     """Write a run folder (see module docstring); returns its path.
+
+    The folder is complete or absent: its files are written into a hidden sibling folder, which is
+    renamed to ``path`` at the end (a process killed meanwhile leaves the old run, if any, whole; the
+    hidden folder is never listed as a run). An existing run is replaced only with ``overwrite``.
 
     Args:
         config: training settings and split seed; ``model``/``model_args``/``versions`` are added.
         half: store floating-point tensors as float16 (about half the size).
+        overwrite: replace a run folder already at ``path``.
+
+    Raises:
+        FileExistsError: ``path`` exists (and ``overwrite`` is false) or is a file.
     """
+    import secrets
+    import shutil
+
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
-             for k, v in model.state_dict().items()}
-    torch.save(state, path / WEIGHTS)
-    full = {"run": path.name, "model": model.name, "model_args": model.model_args, "card": model.card(),
-            "weights_dtype": "float16" if half else "float32", **config, "versions": library_versions()}
-    _write_json(path / CONFIG, full)
-    _write_json(path / HISTORY, history)
-    _write_json(path / METRICS, metrics)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a run folder; it is kept")
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise FileExistsError(f"{path} already holds a run; it is kept")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    staging.mkdir()
+    try:
+        state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
+                 for k, v in model.state_dict().items()}
+        torch.save(state, staging / WEIGHTS)
+        full = {"run": path.name, "model": model.name, "model_args": model.model_args, "card": model.card(),
+                "weights_dtype": "float16" if half else "float32", **config, "versions": library_versions()}
+        _write_json(staging / CONFIG, full)
+        _write_json(staging / HISTORY, history)
+        _write_json(staging / METRICS, metrics)
+        old = None
+        if path.exists():  # moved aside, not deleted, until the new folder is in place
+            old = path.parent / f".{path.name}.{secrets.token_hex(4)}.old"
+            os.replace(path, old)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
     return path
 
 

@@ -10,6 +10,7 @@ Defaults follow seed 000's "Training Procedure": Adam at 1e-3, 50 epochs, batch 
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from .atomic import atomic_path
 from .checkpoints import save_run
 from .data import MnistSplits
 from .device import resolve_device
@@ -60,6 +62,53 @@ class TrainConfig:
             raise ValueError(f"learning rate must be positive, got {self.lr}")
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss stopped being a finite number (too high a learning rate, most often)."""
+
+
+#: file name of a run's resume state (see :func:`train`)
+RESUME = "resume.pt"
+
+
+def _optimizers(optimizer: Any) -> dict[str, torch.optim.Optimizer]:
+    """The torch optimisers inside whatever ``configure_optimizer`` returned (one, or an object
+    holding several as attributes, like the GAN's), by name."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        return {"optimizer": optimizer}
+    return {k: v for k, v in vars(optimizer).items() if isinstance(v, torch.optim.Optimizer)}
+
+
+def _save_resume(path: Path, cfg: "TrainConfig", epoch: int, model: DigitModel, optimizer: Any,
+                 batch_gen: torch.Generator, history: dict, elapsed: float) -> None:
+    state = {"config": asdict(cfg), "epoch": epoch, "model": model.state_dict(),
+             "optimizers": {k: o.state_dict() for k, o in _optimizers(optimizer).items()},
+             "torch_rng": torch.get_rng_state(), "batch_rng": batch_gen.get_state(),
+             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+             "history": history, "elapsed": elapsed}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_resume(path: Path, cfg: "TrainConfig") -> dict:
+    """The resume state at ``path``, checked against ``cfg``.
+
+    Raises:
+        ValueError: unreadable, or written by a run with other settings (named).
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        saved = state["config"]
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
+        raise ValueError(f"the resume state {path} cannot be read ({type(exc).__name__}); start the run "
+                         "again without resuming") from None
+    mine = asdict(cfg)
+    different = [k for k in mine if k != "device" and saved.get(k) != mine[k]]
+    if different:
+        raise ValueError(f"the resume state {path} belongs to a run with other settings ("
+                         + ", ".join(f"{k}: {saved.get(k)!r} there, {mine[k]!r} here" for k in different) + ")")
+    return state
+
+
 @dataclass
 class TrainResult:
     model: DigitModel
@@ -89,7 +138,7 @@ def validation_losses(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch
 
 
 def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = None,
-          progress: bool = True) -> TrainResult:
+          progress: bool = True, resume_path: str | Path | None = None, overwrite: bool = False) -> TrainResult:
     """Train ``cfg.model`` on ``splits`` and (if ``out_dir``) write the run folder.
 
     History keys: ``epoch``, ``seconds``, ``train/<component>`` and ``val/<component>`` (nats per
@@ -97,12 +146,23 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     computed on the weights rounded to float16, exactly as the run folder stores them. Seeds torch's
     global random generator with ``cfg.seed`` (initialisation and the CVAE's reparameterization noise).
 
+    Resuming (nanoGPT-style): with ``resume_path``, the state after every epoch (model, optimisers,
+    epoch, history, every random generator) is written there atomically, and a state already there
+    is continued from, so a run killed after epoch k and started again ends with exactly the weights
+    and history of the uninterrupted run (on the CPU). The file is removed once the run folder is
+    written.
+
     Raises:
-        ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device.
+        ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device, or a resume state
+            that cannot be read or belongs to other settings.
         KeyError: an unknown model name.
+        TrainingDiverged: the training loss is not finite (NaN or infinite); names the epoch.
+        FileExistsError: ``out_dir`` holds a run and ``overwrite`` is false (checked before training).
     """
     cfg.validate()
     device = resolve_device(cfg.device)
+    if out_dir is not None and not overwrite:
+        check_out_dir(out_dir)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_args).to(device)
     optimizer = model.configure_optimizer(cfg.lr)
@@ -111,8 +171,21 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     val_x, val_y = splits.val_x.to(device), splits.val_y.to(device)
     n = train_x.shape[0]
     history: dict[str, list] = {"epoch": [], "seconds": []}
-    start = time.perf_counter()
-    epochs = tqdm(range(1, cfg.epochs + 1), desc=f"{cfg.model} {cfg.model_args}", unit="epoch", disable=not progress)
+    first_epoch, elapsed = 1, 0.0
+    resume_path = None if resume_path is None else Path(resume_path)
+    if resume_path is not None and resume_path.exists():
+        state = _load_resume(resume_path, cfg)
+        model.load_state_dict(state["model"])
+        for name, opt in _optimizers(optimizer).items():
+            opt.load_state_dict(state["optimizers"][name])
+        torch.set_rng_state(state["torch_rng"])
+        batch_gen.set_state(state["batch_rng"])
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+        history, first_epoch, elapsed = state["history"], int(state["epoch"]) + 1, float(state["elapsed"])
+    start = time.perf_counter() - elapsed
+    epochs = tqdm(range(first_epoch, cfg.epochs + 1), desc=f"{cfg.model} {cfg.model_args}", unit="epoch",
+                  disable=not progress)
     for epoch in epochs:
         model.train()
         perm = torch.randperm(n, generator=batch_gen).to(device)
@@ -122,15 +195,25 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
             idx = perm[i:i + cfg.batch_size]
             if idx.shape[0] < 2 < n:  # a last batch of one image breaks batch normalization
                 continue
-            rows.append((idx.shape[0], model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen)))
+            losses = model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen)
+            if not math.isfinite(losses["loss"]):
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch} of {cfg.epochs}: the loss became {losses['loss']} at batch "
+                    f"{i // cfg.batch_size + 1} (learning rate {cfg.lr:g}); lower the learning rate")
+            rows.append((idx.shape[0], losses))
         train_stats = _mean_dicts(rows)
         val_stats = validation_losses(model, val_x, val_y, 1000, seed=cfg.seed)
+        if not math.isfinite(val_stats["loss"]):  # the last step's update broke the weights
+            raise TrainingDiverged(f"training diverged in epoch {epoch} of {cfg.epochs}: the validation loss became "
+                                   f"{val_stats['loss']} (learning rate {cfg.lr:g}); lower the learning rate")
         history["epoch"].append(epoch)
         history["seconds"].append(round(time.perf_counter() - start, 2))
         for prefix, stats in (("train", train_stats), ("val", val_stats)):
             for key, value in stats.items():
                 history.setdefault(f"{prefix}/{key}", []).append(value)
         epochs.set_postfix(train=f"{train_stats['loss']:.2f}", val=f"{val_stats['loss']:.2f}")
+        if resume_path is not None:
+            _save_resume(resume_path, cfg, epoch, model, optimizer, batch_gen, history, time.perf_counter() - start)
     model.eval()
     model.after_training(train_x, train_y)
     seconds = time.perf_counter() - start
@@ -149,5 +232,31 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
                                "n_train": int(n), "n_val": int(val_x.shape[0]),
                                "inputs": model.training_inputs,
                                "train_seconds": round(seconds, 1)}}
-        save_run(out_dir, model, config, history, metrics)
+        save_run(out_dir, model, config, history, metrics, overwrite=overwrite)
+    if resume_path is not None:
+        resume_path.unlink(missing_ok=True)
     return result
+
+
+def check_out_dir(run_dir: str | Path) -> None:
+    """Refuse, before any training, a run folder that cannot be written or already holds a run.
+
+    Raises:
+        FileExistsError: ``run_dir`` holds a finished run (use overwrite / ``--force``), or is a file.
+        PermissionError: its parent folder cannot be created or written.
+    """
+    import os
+
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise FileExistsError(f"{run_dir} is a file, not a run folder")
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise FileExistsError(f"{run_dir} already holds a run; it is kept (--force replaces it)")
+    parent = run_dir.parent
+    for folder in (parent, *parent.parents):  # the nearest existing ancestor must be a writable folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise FileExistsError(f"{folder} is a file, so {run_dir} cannot be created")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} cannot be written, so {run_dir} cannot be created")
+            break

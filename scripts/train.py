@@ -6,13 +6,19 @@ Examples:
     python scripts/train.py --model cae cvae --latent-dim 8 16 32 64       # seed 000's 8 runs
     python scripts/train.py --model cvae --latent-dim 8 --epochs 1 --n-train 2000 --out-dir /tmp/runs
 
-Each run goes to ``<out-dir>/<model>-z<latent>-s<seed>/`` (see core/checkpoints.py).
+Each run goes to ``<out-dir>/<model>-z<latent>-s<seed>/`` (see core/checkpoints.py), written whole at
+the end; a finished run is never replaced without --force. While a run trains, its state after every
+epoch is kept in ``<out-dir>/.<run>.inprogress/resume.pt``: if the run is interrupted, the same command
+with --resume continues it from the last finished epoch (and ends with the same weights as an
+uninterrupted run).
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+from pathlib import Path
 
 from _cli import REPO_ROOT, non_negative_int, positive_float, positive_int
 
@@ -20,7 +26,7 @@ from core.checkpoints import run_name
 from core.data import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
 from core.models import REGISTRY, build_model
-from core.training import TrainConfig, train
+from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -46,6 +52,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="parent folder of the run folders (default checkpoints/)")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default $DIGITLAB_DATA or data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--force", action="store_true", help="replace finished runs and discard interrupted ones")
+    parser.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
     args = parser.parse_args(argv)
     try:
         resolve_device(args.device)
@@ -56,15 +64,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    try:
-        splits = load_splits(args.split_seed, root=args.data_dir)
-    except DataError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    if args.force and args.resume:
+        print("error: --force discards interrupted runs and --resume continues them; give one", file=sys.stderr)
         return 2
-    if args.n_train:
-        splits = splits.subset(args.n_train, splits.val_x.shape[0], splits.test_x.shape[0])
-    from pathlib import Path
-
+    plan = []  # (model, model_args, seed, run folder), checked before anything trains
     for model in args.model:
         for latent in args.latent_dim or [None]:
             model_args = {} if latent is None else {"latent_dim": latent}
@@ -74,14 +77,58 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: model {model} takes no latent size; leave out --latent-dim", file=sys.stderr)
                 return 2
             for seed in args.seed:
-                cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs,
-                                            batch_size=args.batch_size, lr=args.lr, seed=seed,
-                                            split_seed=args.split_seed, device=args.device)
-                out = Path(args.out_dir) / run_name(model, latent_dim, seed)
-                result = train(cfg, splits, out_dir=out, progress=not args.quiet)
-                summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in result.metrics.items())
-                print(f"{out}: {result.seconds:.0f} s; test {summary}", flush=True)
+                plan.append((model, model_args, seed, Path(args.out_dir) / run_name(model, latent_dim, seed)))
+    problems = []
+    for *_, out in plan:
+        try:
+            if not args.force:
+                check_out_dir(out)
+            elif out.exists() and not out.is_dir():
+                raise FileExistsError(f"{out} is a file, not a run folder")
+            else:
+                check_out_dir(out / "probe")  # the folder's parent must be writable
+        except (FileExistsError, PermissionError) as exc:
+            problems.append(str(exc))
+        in_progress = _in_progress(out) / RESUME
+        if in_progress.exists() and not (args.resume or args.force):
+            problems.append(f"an interrupted run of {out.name} is kept in {in_progress.parent}: --resume continues "
+                            "it, --force starts it again")
+    if problems:
+        print("error: nothing was trained:\n  " + "\n  ".join(problems), file=sys.stderr)
+        return 2
+    try:
+        splits = load_splits(args.split_seed, root=args.data_dir)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.n_train:
+        splits = splits.subset(args.n_train, splits.val_x.shape[0], splits.test_x.shape[0])
+    for model, model_args, seed, out in plan:
+        cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                                    seed=seed, split_seed=args.split_seed, device=args.device)
+        in_progress = _in_progress(out)
+        if args.force:
+            shutil.rmtree(in_progress, ignore_errors=True)
+        in_progress.mkdir(parents=True, exist_ok=True)
+        try:
+            result = train(cfg, splits, out_dir=out, progress=not args.quiet, resume_path=in_progress / RESUME,
+                           overwrite=args.force)
+        except TrainingDiverged as exc:
+            print(f"error: {out.name}: {exc}. Nothing was written.", file=sys.stderr)
+            shutil.rmtree(in_progress, ignore_errors=True)
+            return 1
+        except ValueError as exc:  # a resume state of other settings, or unreadable
+            print(f"error: {out.name}: {exc}", file=sys.stderr)
+            return 2
+        shutil.rmtree(in_progress, ignore_errors=True)
+        summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in result.metrics.items())
+        print(f"{out}: {result.seconds:.0f} s; test {summary}", flush=True)
     return 0
+
+
+def _in_progress(run_dir: Path) -> Path:
+    """The hidden folder that holds a run's resume state while it trains."""
+    return run_dir.parent / f".{run_dir.name}.inprogress"
 
 
 if __name__ == "__main__":

@@ -24,3 +24,13 @@ def test_an_error_inside_the_block_keeps_the_old_file(tmp_path):
             raise RuntimeError("killed while writing")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+def test_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    target = tmp_path / "x.json"
+    write_json(target, [])
+    reference = tmp_path / "plain"
+    reference.write_text("")
+    assert os.stat(target).st_mode == os.stat(reference).st_mode

@@ -1,0 +1,141 @@
+"""Runs lose nothing (issue 12, points 4 and 5): run folders complete or absent, no silent overwrite,
+out-dirs checked before training, divergence named, and resuming a killed run bit for bit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import core.training
+from core.catalog import list_run_dirs
+from core.checkpoints import load_run, save_run
+from core.models import build_model
+from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, train
+from test_cli import TRAIN, run_script
+
+pytestmark = pytest.mark.usefixtures("single_thread")
+CAE = {"latent_dim": 2, "hidden_dim": 16}
+
+
+@pytest.fixture(scope="module")
+def tiny(mnist_splits):
+    return mnist_splits.subset(256, 64, 64)
+
+
+def cfg(**overrides) -> TrainConfig:
+    return TrainConfig(**{"model": "cae", "model_args": CAE, "epochs": 3, "batch_size": 64, "seed": 3,
+                          "device": "cpu", **overrides})
+
+
+def test_a_finished_run_is_never_replaced_without_force(tmp_path, mnist_root):
+    out = tmp_path / "runs"
+    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--out-dir", out, "--quiet", "--device", "cpu"]
+    assert run_script(TRAIN, *args, "--epochs", "2", data=mnist_root).returncode == 0
+    before = (out / "cae-z2-s0" / "weights.pt").read_bytes()
+    refused = run_script(TRAIN, *args, "--epochs", "1", data=mnist_root)
+    assert refused.returncode == 2 and "already holds a run" in refused.stderr and "--force" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert (out / "cae-z2-s0" / "weights.pt").read_bytes() == before
+    assert load_run(out / "cae-z2-s0").history["epoch"] == [1, 2]
+    forced = run_script(TRAIN, *args, "--epochs", "1", "--force", data=mnist_root)
+    assert forced.returncode == 0, forced.stderr
+    assert load_run(out / "cae-z2-s0").history["epoch"] == [1]
+    assert sorted(p.name for p in out.iterdir()) == ["cae-z2-s0"]  # no staging, old or in-progress folder left
+
+
+def test_out_dir_problems_are_found_before_training(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--out-dir", tmp_path / "afile",
+                        data=tmp_path / "no-data")  # no data: had it trained first, it would have fetched
+    assert result.returncode == 2 and "is a file" in result.stderr and "nothing was trained" in result.stderr
+    assert not (tmp_path / "no-data").exists()
+    with pytest.raises(FileExistsError, match="is a file"):
+        check_out_dir(tmp_path / "afile" / "cae-z2-s0")
+
+
+def test_a_diverging_run_stops_with_a_sentence(tiny, tmp_path, mnist_root):
+    with pytest.raises(TrainingDiverged, match="epoch 1 of 3"):
+        train(cfg(lr=1e6), tiny, out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--n-train", "128", "--lr", "inf",
+                        "--out-dir", tmp_path / "runs", "--quiet", "--device", "cpu", data=mnist_root)
+    assert result.returncode == 1 and "diverged in epoch 1" in result.stderr and "Traceback" not in result.stderr
+    assert list((tmp_path / "runs").iterdir()) == []
+
+
+def test_a_run_killed_while_its_folder_is_written_leaves_the_old_run_whole(tmp_path, monkeypatch):
+    path = tmp_path / "cae-z2-s0"
+    save_run(path, build_model("cae", **CAE), {"training": {"epochs": 3}}, {"epoch": [1, 2, 3]}, {})
+    before = {p.name: p.read_bytes() for p in path.iterdir()}
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the process died while the weights were written
+
+    monkeypatch.setattr(torch, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_run(path, build_model("cae", **CAE), {"training": {"epochs": 1}}, {"epoch": [1]}, {})
+    assert {p.name: p.read_bytes() for p in path.iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["cae-z2-s0"]
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        save_run(path, build_model("cae", **CAE), {}, {}, {}, overwrite=False)
+
+
+def test_hidden_folders_are_not_runs(tmp_path):
+    save_run(tmp_path / ".cae-z2-s0.1234.part", build_model("cae", **CAE), {}, {}, {})
+    assert list_run_dirs(tmp_path) == []
+
+
+def test_a_run_killed_after_epoch_2_and_resumed_ends_bit_for_bit_as_the_uninterrupted_run(tiny, tmp_path, monkeypatch):
+    whole = train(cfg(), tiny, progress=False)
+    resume = tmp_path / ".cae-z2-s3.inprogress" / RESUME
+    resume.parent.mkdir()
+    save = core.training._save_resume
+
+    def save_then_die(path, config, epoch, *args):
+        save(path, config, epoch, *args)
+        if epoch == 2:
+            raise KeyboardInterrupt  # killed right after epoch 2's state was written
+
+    monkeypatch.setattr(core.training, "_save_resume", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg(), tiny, progress=False, resume_path=resume)
+    assert resume.exists() and torch.load(resume, weights_only=True)["epoch"] == 2
+    monkeypatch.setattr(core.training, "_save_resume", save)
+    resumed = train(cfg(), tiny, out_dir=tmp_path / "cae-z2-s3", progress=False, resume_path=resume)
+    assert not resume.exists()  # the finished run keeps no resume state
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
+    assert drop(resumed.history) == drop(whole.history)
+    assert resumed.metrics == whole.metrics
+    assert json.loads((tmp_path / "cae-z2-s3" / "history.json").read_text())["epoch"] == [1, 2, 3]
+
+
+def test_a_resume_state_of_other_settings_is_refused(tiny, tmp_path, monkeypatch):
+    resume = tmp_path / RESUME
+    train(cfg(epochs=1), tiny, progress=False, resume_path=resume)
+    assert not resume.exists()
+    core.training._save_resume(resume, cfg(epochs=1), 1, build_model("cae", **CAE),
+                               build_model("cae", **CAE).configure_optimizer(1e-3), torch.Generator(), {}, 1.0)
+    with pytest.raises(ValueError, match="other settings.*lr"):
+        train(cfg(epochs=1, lr=5e-4), tiny, progress=False, resume_path=resume)
+    resume.write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match="cannot be read"):
+        train(cfg(epochs=1), tiny, progress=False, resume_path=resume)
+
+
+def test_train_py_resumes_an_interrupted_run_and_refuses_to_drop_it(tmp_path, mnist_root):
+    out = tmp_path / "runs"
+    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "2", "--out-dir", out, "--quiet",
+            "--device", "cpu"]
+    in_progress = out / ".cae-z2-s0.inprogress"
+    in_progress.mkdir(parents=True)
+    (in_progress / RESUME).write_bytes(b"left by a killed run")
+    refused = run_script(TRAIN, *args, data=mnist_root)
+    assert refused.returncode == 2 and "--resume continues it" in refused.stderr
+    damaged = run_script(TRAIN, *args, "--resume", data=mnist_root)
+    assert damaged.returncode == 2 and "cannot be read" in damaged.stderr and "Traceback" not in damaged.stderr
+    assert run_script(TRAIN, *args, "--force", data=mnist_root).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["cae-z2-s0"]
