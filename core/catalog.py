@@ -60,6 +60,55 @@ def _read_json(path: Path, required: bool) -> Any:
         raise CheckpointError(f"its {what} file is not valid JSON", f"{path}: {exc}") from None
 
 
+#: the largest latent size or layer width a run may declare (a typo like 10⁹ would exhaust memory)
+MAX_SIZE = 65_536
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _config_problem(config: dict[str, Any]) -> str | None:
+    """The first thing wrong with a parsed config.json, in a reader's words, or None (the schema
+    every run folder is validated against when it is listed)."""
+    args = config.get("model_args", {})
+    if not isinstance(args, dict):
+        return "the model's arguments are not a table"
+    for key, value in args.items():
+        if not (value is None or isinstance(value, (str, bool)) or _is_number(value)):
+            return f"the model argument {key} is not a single value"
+        if _is_number(value) and key in ("latent_dim", "hidden_dim") and not (
+                _is_int(value) and 0 <= value <= MAX_SIZE):
+            return f"the model argument {key} is {value}, not a size between 0 and {MAX_SIZE:,}"
+    training = config.get("training", {})
+    if not isinstance(training, dict):
+        return "its training settings are not a table"
+    for key in ("seed", "epochs", "batch_size", "n_train", "n_val"):
+        if key in training and not (_is_int(training[key]) and training[key] >= 0):
+            return f"the training setting {key} is {training[key]!r}, not a whole number"
+    if "split_seed" in config and not (_is_int(config["split_seed"]) and config["split_seed"] >= 0):
+        return f"the split seed is {config['split_seed']!r}, not a whole number"
+    card = config.get("card")
+    if card is not None:
+        if not isinstance(card, dict):
+            return "its model card is not a table"
+        for key in ("display_name", "description", "role"):
+            if key in card and not isinstance(card[key], str):
+                return f"the model card's {key} is not text"
+        if "latent_dim" in card and not (_is_int(card["latent_dim"]) and 0 <= card["latent_dim"] <= MAX_SIZE):
+            return f"the model card's latent size is {card['latent_dim']!r}"
+        for key in ("capabilities", "input_modes", "generation_modes", "plotted_losses"):
+            if key in card and not (isinstance(card[key], list) and all(isinstance(v, str) for v in card[key])):
+                return f"the model card's {key.replace('_', ' ')} are not a list of names"
+        if "loss_units" in card and not isinstance(card["loss_units"], dict):
+            return "the model card's loss units are not a table"
+    return None
+
+
 def _card_from_class(config: dict[str, Any], path: Path) -> dict[str, Any]:
     """Describe a run written before cards existed by building its model (imports torch)."""
     from .models import model_class
@@ -166,6 +215,9 @@ def read_run(path: str | os.PathLike) -> RunInfo:
     config = _read_json(path / CONFIG, required=True)
     if not isinstance(config, dict) or not isinstance(config.get("model"), str):
         raise CheckpointError("its configuration does not name a model", f"{path / CONFIG}")
+    problem = _config_problem(config)
+    if problem:
+        raise CheckpointError(f"its configuration is invalid: {problem}", f"{path / CONFIG}: {problem}")
     weights = path / WEIGHTS
     if not weights.is_file():
         raise CheckpointError("its weights file is missing", f"{weights} is missing")
@@ -182,8 +234,13 @@ def read_run(path: str | os.PathLike) -> RunInfo:
         card = _card_from_class(config, path)
     history = _read_json(path / HISTORY, required=False)
     metrics = _read_json(path / METRICS, required=False)
-    return RunInfo(path.name, path, config, card, history if isinstance(history, dict) else {},
-                   metrics if isinstance(metrics, dict) else {})
+    if not isinstance(history, dict) or not all(
+            isinstance(v, list) and all(_is_number(x) for x in v) for v in history.values()):
+        raise CheckpointError("its history file is not a table of numbers per epoch", f"{path / HISTORY}")
+    if not isinstance(metrics, dict) or not all(
+            isinstance(m, dict) and _is_number(m.get("value")) for m in metrics.values()):
+        raise CheckpointError("its metrics file is not a table of values", f"{path / METRICS}")
+    return RunInfo(path.name, path, config, card, history, metrics)
 
 
 def list_run_dirs(root: str | os.PathLike = DEFAULT_CHECKPOINT_DIR) -> list[Path]:

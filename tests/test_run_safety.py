@@ -13,7 +13,7 @@ from core.catalog import list_run_dirs
 from core.checkpoints import load_run, save_run
 from core.models import build_model
 from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, train
-from test_cli import TRAIN, run_script
+from test_cli import REPO_ROOT as REPO, TRAIN, run_script
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 CAE = {"latent_dim": 2, "hidden_dim": 16}
@@ -139,3 +139,45 @@ def test_train_py_resumes_an_interrupted_run_and_refuses_to_drop_it(tmp_path, mn
     assert damaged.returncode == 2 and "cannot be read" in damaged.stderr and "Traceback" not in damaged.stderr
     assert run_script(TRAIN, *args, "--force", data=mnist_root).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["cae-z2-s0"]
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: c.update(training="fast"), "training settings are not a table"),
+    (lambda c: c["model_args"].update(latent_dim=10 ** 9), "latent_dim is 1000000000"),
+    (lambda c: c["training"].update(seed="x"), "seed is 'x'"),
+    (lambda c: c["card"].update(capabilities="all"), "capabilities are not a list"),
+])
+def test_one_odd_value_in_a_config_leaves_out_that_run_only(tmp_path, monkeypatch, change, words):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.catalog import DEFAULT_CHECKPOINT_DIR, list_runs
+
+    root = tmp_path / "runs"
+    for name in ("cae-z8-s0", "cvae-z8-s0"):
+        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, root / name)
+    config_path = root / "cvae-z8-s0" / "config.json"
+    config = json.loads(config_path.read_text())
+    change(config)
+    config_path.write_text(json.dumps(config))
+    runs, errors = list_runs(root)
+    assert list(runs) == ["cae-z8-s0"] and words in errors["cvae-z8-s0"].kind
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert any("cvae-z8-s0" in w.value.replace("\\", "") and "left out" in w.value for w in at.sidebar.warning)
+
+
+def test_an_unreadable_config_or_history_leaves_out_that_run_only(tmp_path):
+    import shutil
+
+    from core.catalog import DEFAULT_CHECKPOINT_DIR, list_runs
+
+    for name in ("cae-z8-s0", "cvae-z8-s0", "cae-z16-s0"):
+        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, tmp_path / name)
+    (tmp_path / "cvae-z8-s0" / "config.json").write_bytes(b"\xff\xfe\x00")
+    (tmp_path / "cae-z16-s0" / "history.json").write_text(json.dumps({"train/loss": ["a"]}))
+    runs, errors = list_runs(tmp_path)
+    assert list(runs) == ["cae-z8-s0"] and set(errors) == {"cvae-z8-s0", "cae-z16-s0"}
