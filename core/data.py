@@ -158,8 +158,9 @@ def ensure_mnist(root: str | os.PathLike | None = None, log: Log = print, force:
     Args:
         root: data folder (default: see :func:`data_dir`).
         log: receives one line per step (the dashboard shows them, the scripts print them).
-        force: delete files that fail their MD5 check and fetch them again. Without it a present
-            but altered file stops everything: we never overwrite a user's file silently.
+        force: replace files that fail their MD5 check by fetched ones. They are moved aside first
+            and put back if no source can provide them (nothing is lost offline). Without it a
+            present but altered file stops everything: we never overwrite a user's file silently.
 
     Returns:
         The raw folder holding the verified files.
@@ -174,10 +175,26 @@ def ensure_mnist(root: str | os.PathLike | None = None, log: Log = print, force:
     corrupt = [name for name, state in status.items() if state == "corrupt"]
     if corrupt and not force:
         verify_mnist(root)  # raises with the names and the fix
-    for name in corrupt:
-        (folder / name).unlink()
     if all(state == "ok" for state in status.values()):
         return folder
+    aside = {folder / name: folder / f".{name}.kept" for name in corrupt}
+    for path, kept in aside.items():
+        os.replace(path, kept)
+    try:
+        return _fetch_missing(root, folder, log)
+    except BaseException:
+        for path, kept in aside.items():  # no source could replace them: the user's files come back
+            if kept.exists() and not (path.exists() and file_status(root).get(path.name) == "ok"):
+                os.replace(kept, path)
+        raise
+    finally:
+        for kept in aside.values():
+            if kept.exists():
+                kept.unlink()
+
+
+def _fetch_missing(root: Path, folder: Path, log: Log) -> Path:
+    """Try each source until the four files verify; raises DataError naming every source's failure."""
     errors = []
     for fetch in (_fetch_with_torchvision, _fetch_from_pypi):
         try:

