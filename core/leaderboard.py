@@ -23,6 +23,8 @@ from typing import Any, Callable, Iterable
 
 import pandas as pd
 
+from .atomic import atomic_path
+
 from .models.capabilities import CLASSIFY, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT, SAMPLE
 
 TABLE_NAME = "results.csv"
@@ -155,6 +157,15 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise TableError(f"{path} lacks the column(s) {', '.join(missing)}")
+    for column in ("value", "spread", "n", "latent_dim", "seconds"):
+        numbers = pd.to_numeric(table[column], errors="coerce")
+        bad = numbers.isna() & table[column].notna()
+        if bad.any():
+            i = int(bad.to_numpy().nonzero()[0][0])
+            raise TableError(f"{path}, line {i + 2} (run {table['run'].iloc[i]}, metric {table['metric'].iloc[i]}): "
+                             f"{column} is {table[column].iloc[i]!r}, not a number"
+                             + (f"; {int(bad.sum()) - 1} more such cells" if bad.sum() > 1 else ""))
+        table[column] = numbers
     return table[list(COLUMNS)]
 
 
@@ -176,11 +187,28 @@ def merge_rows(table: pd.DataFrame | None, rows: Iterable[dict[str, Any]]) -> pd
 def write_table(table: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Write ``table`` as CSV (atomically: a partial file never replaces a good one)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".part")
-    table[list(COLUMNS)].to_csv(partial, index=False, float_format="%.8g")
-    partial.replace(path)
+    with atomic_path(path) as partial:
+        table[list(COLUMNS)].to_csv(partial, index=False, float_format="%.8g")
     return path
+
+
+def add_rows(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Merge ``rows`` into the table at ``path`` (created if absent) and write it back, holding a
+    lock file (``<path>.lock``, the filelock library) from the read to the write, so evaluations in
+    other processes that add rows at the same time never lose one; returns the merged table.
+
+    Raises:
+        TableError: the table on disk cannot be read (it is left as it is).
+    """
+    from filelock import FileLock
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock"):
+        table = read_table(path) if path.exists() else None
+        merged = merge_rows(table, rows)
+        write_table(merged, path)
+    return merged
 
 
 def default_mode(model: str) -> str | None:

@@ -37,8 +37,8 @@ from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
-                              default_rows, fewer_seeds_note, merge_rows, read_table, summarize, union_seeds,
-                              write_table, zoo_rank)
+                              add_rows, default_rows, fewer_seeds_note, merge_rows, read_table, summarize,
+                              union_seeds, zoo_rank)
 from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
 
@@ -171,11 +171,10 @@ def main(argv: list[str] | None = None) -> int:
 
     def save(rows):
         nonlocal table
-        if not args.no_write and Path(args.table).exists():
-            table = read_table(args.table)  # another evaluation may have added rows meanwhile
-        table = merge_rows(table, rows)
-        if not args.no_write:
-            write_table(table, args.table)
+        if args.no_write:
+            table = merge_rows(table, rows)
+        else:  # read, merge and write under a lock: other evaluations may add rows at the same time
+            table = add_rows(args.table, rows)
 
     for name in tqdm(names, desc="runs", unit="run"):
         try:

@@ -211,3 +211,59 @@ def test_fetch_force_offline_keeps_the_users_file(make_data_root, mnist_raw, mon
     ensure_mnist(root, log=lambda *_: None, force=True)
     assert path.read_bytes() == (mnist_raw / name).read_bytes()
     assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.MNIST_MD5)
+
+
+def _add_many(path: str, tag: str, n: int) -> None:
+    from core.leaderboard import add_rows
+
+    for i in range(n):
+        add_rows(path, [{"run": f"{tag}-{i}", "model": "cae", "display_name": "CAE", "latent_dim": 2, "seed": 0,
+                         "metric": "fid_judge", "status": "ok", "value": float(i), "mode": "density"}])
+
+
+def test_concurrent_evaluations_never_lose_a_row(tmp_path):
+    import multiprocessing
+
+    from core.leaderboard import read_table
+
+    path = str(tmp_path / "results.csv")
+    context = multiprocessing.get_context("spawn")
+    workers = [context.Process(target=_add_many, args=(path, tag, 15)) for tag in ("a", "b", "c")]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(120)
+        assert worker.exitcode == 0
+    table = read_table(path)
+    assert len(table) == 45 and set(table["run"]) == {f"{t}-{i}" for t in "abc" for i in range(15)}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "results.csv.lock"]
+
+
+def test_a_bad_cell_in_the_results_table_is_named_and_nothing_is_rewritten(tmp_path, monkeypatch):
+    import shutil
+
+    from streamlit.testing.v1 import AppTest
+
+    from core.catalog import DEFAULT_CHECKPOINT_DIR
+    from core.leaderboard import TableError, read_table
+    from test_evaluate import run_evaluate
+
+    root = tmp_path / "runs"
+    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    lines = (DEFAULT_CHECKPOINT_DIR / "results.csv").read_text().splitlines()
+    header, first = lines[0].split(","), lines[1].split(",")
+    first[header.index("value")] = "abc"
+    (root / "results.csv").write_text("\n".join([lines[0], ",".join(first)] + lines[2:]) + "\n")
+    before = (root / "results.csv").read_bytes()
+    with pytest.raises(TableError, match="line 2 .*value is 'abc', not a number"):
+        read_table(root / "results.csv")
+    result = run_evaluate("--runs", "cae-z8-s0", "--metrics", "fid_judge", "--run-dirs", root,
+                          "--table", root / "results.csv", tmp_path=tmp_path)
+    assert result.returncode == 2 and "not a number" in result.stderr and "Traceback" not in result.stderr
+    assert (root / "results.csv").read_bytes() == before
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = AppTest.from_file(str(REPO / "dashboard" / "app.py"), default_timeout=120)
+    at.run()
+    at.switch_page("views/leaderboard.py")
+    at.run()
+    assert not at.exception and any("not a number" in e.value for e in at.error)
