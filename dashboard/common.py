@@ -11,13 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import sys
 import threading
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 import numpy as np  # noqa: E402
 import streamlit as st  # noqa: E402

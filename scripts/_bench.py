@@ -39,8 +39,6 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 #: seconds the DOM must stay unchanged-stale-free with every image loaded to count as "quiet"
 QUIET_S = 0.4

@@ -1,4 +1,4 @@
-"""Shared helpers of the command-line scripts (argument types, import path)."""
+"""Shared helpers of the command-line scripts (argument types, the repository's root)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 def _whole_number_at_least(minimum: int):

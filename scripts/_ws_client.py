@@ -28,7 +28,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-import _bench as B
+from scripts import _bench as B
 
 #: an element kind -> the WidgetState field its value travels in (what the frontend sends)
 WIDGET_KINDS = ("slider", "bidi_component", "radio", "multiselect", "button", "select_slider", "selectbox",

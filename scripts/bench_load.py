@@ -45,11 +45,9 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _bench as B  # noqa: E402
-import _ws_client as W  # noqa: E402
-from _cli import positive_float, positive_int  # noqa: E402
+from scripts import _bench as B
+from scripts import _ws_client as W
+from scripts._cli import positive_float, positive_int
 
 MAX_DURATION = 600
 MAX_SESSIONS = 50

@@ -29,10 +29,8 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import _bench as B  # noqa: E402
-from _cli import positive_int  # noqa: E402
+from scripts import _bench as B
+from scripts._cli import positive_int
 
 DEFAULT_RUNS_8 = ("cae-z8-s0", "cae-z16-s0", "cae-z32-s0", "cae-z64-s0",
                   "cvae-z8-s0", "cvae-z16-s0", "cvae-z32-s0", "cvae-z64-s0")

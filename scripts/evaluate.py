@@ -29,7 +29,7 @@ import math
 import sys
 from pathlib import Path
 
-from _cli import REPO_ROOT, positive_int
+from scripts._cli import REPO_ROOT, positive_int
 from tqdm import tqdm
 
 from core.checkpoints import CheckpointError, list_run_dirs, load_run

@@ -13,8 +13,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _cli import REPO_ROOT  # noqa: F401  (puts the repository on sys.path)
-
 from core.data import DataError, ensure_mnist, file_status, raw_dir
 
 

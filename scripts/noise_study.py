@@ -21,7 +21,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from _cli import REPO_ROOT, mnist_available, positive_int
+from scripts._cli import REPO_ROOT, mnist_available, positive_int
 
 from core.atomic import atomic_path
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs

@@ -13,11 +13,7 @@ is drawn without loading the model or torch (seconds saved on a server's first p
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, is_judge, list_runs  # noqa: E402
 from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY  # noqa: E402

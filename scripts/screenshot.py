@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from _cli import REPO_ROOT
-
-sys.path.insert(0, str(REPO_ROOT / "tests"))
-from browser import CHROMIUM_ARGS, chromium_path, read_predictions, running_app, stroke  # noqa: E402
+from scripts._cli import REPO_ROOT
+from scripts.browser import CHROMIUM_ARGS, chromium_path, read_predictions, running_app, stroke
 
 SEVEN = [(0.25, 0.18), (0.75, 0.18), (0.62, 0.45), (0.45, 0.85)]
 

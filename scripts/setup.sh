@@ -28,4 +28,6 @@ if [ "$want_tests" = 1 ]; then
 else
   .venv/bin/python -m pip install --quiet -r requirements.txt
 fi
+# the digitlab package itself (core, dashboard, scripts), editable: the checkout is what runs
+.venv/bin/python -m pip install --quiet --no-deps -e .
 echo "Digit Lab environment ready in .venv"

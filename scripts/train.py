@@ -20,7 +20,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from _cli import REPO_ROOT, non_negative_int, positive_float, positive_int
+from scripts._cli import REPO_ROOT, non_negative_int, positive_float, positive_int
 
 from core.checkpoints import run_name
 from core.data import DataError, load_splits

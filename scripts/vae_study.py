@@ -23,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from _cli import REPO_ROOT, mnist_available, positive_int
+from scripts._cli import REPO_ROOT, mnist_available, positive_int
 
 from core.catalog import DEFAULT_CHECKPOINT_DIR
 from core.vae_study import EXPERIMENTS, STUDY_DIR, TIMING_PREFIX, StudySettings, all_runs

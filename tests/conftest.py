@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:  # so `import core` works whatever the working directory
-    sys.path.insert(0, str(REPO_ROOT))
 
 
 # ------------------------------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from browser import (CHROMIUM_ARGS, FrameLog, chromium_path, one_stroke, read_predictions, running_app, stroke,
+from scripts.browser import (CHROMIUM_ARGS, FrameLog, chromium_path, one_stroke, read_predictions, running_app, stroke,
                      zero_stroke)
 
 

@@ -113,3 +113,24 @@ def test_train_stops_on_corrupt_data(make_data_root, tmp_path):
     assert "scripts/fetch_data.py" in result.stderr
     assert "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_the_package_is_installed_with_its_entry_points_and_nothing_edits_sys_path(tmp_path):
+    """pyproject.toml's package, installed editable by setup.sh: the console commands run from any
+    folder, and no module of the repository puts itself on sys.path."""
+    import importlib
+    from importlib.metadata import distribution
+
+    dist = distribution("digitlab")
+    commands = {ep.name: ep for ep in dist.entry_points if ep.group == "console_scripts"}
+    assert {"digitlab-train", "digitlab-evaluate", "digitlab-fetch-data", "digitlab-vae-study"} <= set(commands)
+    for ep in commands.values():
+        module, _, attr = ep.value.partition(":")
+        assert callable(getattr(importlib.import_module(module), attr))
+    train = Path(sys.executable).parent / "digitlab-train"
+    result = subprocess.run([str(train), "--help"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0 and "--resume" in result.stdout
+    offenders = [str(p.relative_to(REPO_ROOT)) for folder in ("core", "dashboard", "scripts", "tests")
+                 for p in (REPO_ROOT / folder).rglob("*.py")
+                 if "sys.path.insert" in p.read_text() or "sys.path[:0]" in p.read_text()]
+    assert offenders == [str(Path(__file__).relative_to(REPO_ROOT))]  # only this test names them

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -19,12 +18,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT / "dashboard") not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT / "dashboard"))
-
-from components.latent_scatter import (DIGIT_PALETTE, _clean_result, latent_scatter,  # noqa: E402
-                                       scatter_payload, thumbnail_atlas)
-from components.sketchpad import decode_drawing, sketchpad  # noqa: E402
+from dashboard.components.latent_scatter import (DIGIT_PALETTE, _clean_result, latent_scatter, scatter_payload,
+                                                 thumbnail_atlas)
+from dashboard.components.sketchpad import decode_drawing, sketchpad
 
 APP = REPO_ROOT / "tests" / "apps" / "components_app.py"
 
@@ -167,7 +163,7 @@ def test_scatter_result_is_cleaned_whatever_the_browser_sent():
 
 def running_components_app(timeout: float = 90.0):
     """The small components app (tests/apps/components_app.py), started like the dashboard."""
-    from browser import running_app
+    from scripts.browser import running_app
 
     return running_app(timeout=timeout, app=APP)
 
@@ -176,7 +172,7 @@ def running_components_app(timeout: float = 90.0):
 def page():
     from playwright.sync_api import sync_playwright
 
-    from browser import CHROMIUM_ARGS, chromium_path
+    from scripts.browser import CHROMIUM_ARGS, chromium_path
 
     with running_components_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

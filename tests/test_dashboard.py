@@ -501,17 +501,15 @@ def test_the_drawn_digit_is_marked_at_its_code():
     from core.catalog import read_run
 
     script = """
-import json, sys
-sys.path[:0] = [{repo!r}, {dash!r}]
+import json
 import streamlit as st
-from common import all_runs, drawn_code
+from dashboard.common import all_runs, drawn_code
 runs, _ = all_runs()
-st.text(json.dumps({{name + " " + mode: None if (z := drawn_code(runs[name], mode)) is None else z.tolist()
+st.text(json.dumps({name + " " + mode: None if (z := drawn_code(runs[name], mode)) is None else z.tolist()
                     for name, mode in [("conv-vae-z2-s0", "image"), ("cvae-z8-s0", "image+digit"),
-                                       ("cvae-z8-s0", "image")]}}))
+                                       ("cvae-z8-s0", "image")]}))
 """
-    repo, dash = str(Path(APP).parent.parent), str(Path(APP).parent)
-    at = AppTest.from_string(script.format(repo=repo, dash=dash), default_timeout=120)
+    at = AppTest.from_string(script, default_timeout=120)
     at.run()
     assert not at.exception and set(json.loads(at.text[0].value).values()) == {None}
 

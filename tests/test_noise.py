@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -87,8 +86,7 @@ def test_robustness_rows_of_a_classifier_and_an_autoencoder(mnist_splits):
 
 
 def test_the_study_script_end_to_end(tmp_path, mnist_splits):
-    sys.path.insert(0, str(REPO_ROOT / "scripts"))
-    import noise_study
+    from scripts import noise_study
 
     out = tmp_path / "noise.csv"
     assert noise_study.main(["--runs", "cae-z8-s0", "judge-s0", "--kinds", "salt_pepper", "--n-test", "50",

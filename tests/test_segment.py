@@ -86,11 +86,8 @@ def test_a_reader_decides_how_a_touching_pair_is_cut(mnist_splits):
 
 def test_the_reading_benchmark_script_end_to_end(tmp_path):
     import json
-    import sys
-    from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-    import read_numbers
+    from scripts import read_numbers
 
     out = tmp_path / "reading.json"
     assert read_numbers.main(["--strips", "12", "--out", str(out)]) == 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -182,8 +181,7 @@ def test_timing_records_seconds_and_losses_per_epoch(tmp_path, mnist_splits, sin
 
 
 def test_the_script_runs_a_grid_resumes_and_refuses_bad_arguments(tmp_path, mnist_root, capsys, monkeypatch):
-    sys.path.insert(0, str(REPO / "scripts"))
-    import vae_study
+    from scripts import vae_study
 
     out = tmp_path / "study"
     args = ["--experiments", "cv", "--n-train", "40", "--n-val", "16", "--n-test", "16", "--epochs", "1",

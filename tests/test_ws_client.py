@@ -5,18 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
-if str(SCRIPTS) not in sys.path:
-    sys.path.insert(0, str(SCRIPTS))
-
-import _bench as B  # noqa: E402
-import _ws_client as W  # noqa: E402
+from scripts import _bench as B
+from scripts import _ws_client as W
 
 
 def _decode(data_url: str) -> np.ndarray:

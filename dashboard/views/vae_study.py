@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from common import DIGIT_COLOURS, checkpoint_root, plain
-from core.vae_study import (BASE, COMMAND, EXPERIMENTS, STUDY_DIR, experiment_rows, load_records, load_timings,
+from core.vae_study import (BASE, COMMAND, EXPERIMENTS, STUDY_DIR, all_runs, experiment_rows, load_records, load_timings,
                             mean_std, summary)
 
 st.title("β-VAE experiments")
@@ -57,7 +57,7 @@ any_record = next(iter(records.values()), None)
 if any_record is not None:
     s = any_record["settings"]
     st.caption(f"Every run: Adam {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs as the seed, on "
-               f"{s['n_train']:,} training images (the seed uses 60,000; shortened to fit 38 runs on 2 CPU cores), "
+               f"{s['n_train']:,} training images (the seed uses 60,000; shortened to fit the study's {len(all_runs())} runs on 2 CPU cores), "
                f"validation loss on {s['n_val']:,} images after each epoch.")
 
 

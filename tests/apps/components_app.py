@@ -11,18 +11,12 @@ Points of the probe scatter: 500 seeded random points in [−2, 2]², a marker a
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
-if str(DASHBOARD) not in sys.path:
-    sys.path.insert(0, str(DASHBOARD))
-
-from components.latent_scatter import latent_scatter  # noqa: E402
-from components.sketchpad import sketchpad  # noqa: E402
+from dashboard.components.latent_scatter import latent_scatter
+from dashboard.components.sketchpad import sketchpad
 
 ss = st.session_state
 ss["full"] = ss.get("full", 0) + 1
