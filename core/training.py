@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from tqdm.auto import tqdm
@@ -138,7 +138,8 @@ def validation_losses(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch
 
 
 def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = None,
-          progress: bool = True, resume_path: str | Path | None = None, overwrite: bool = False) -> TrainResult:
+          progress: bool = True, resume_path: str | Path | None = None, overwrite: bool = False,
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``splits`` and (if ``out_dir``) write the run folder.
 
     History keys: ``epoch``, ``seconds``, ``train/<component>`` and ``val/<component>`` (nats per
@@ -150,7 +151,8 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     epoch, history, every random generator) is written there atomically, and a state already there
     is continued from, so a run killed after epoch k and started again ends with exactly the weights
     and history of the uninterrupted run (on the CPU). The file is removed once the run folder is
-    written.
+    written. ``on_epoch(epoch, losses)`` is called after every epoch with that epoch's
+    ``train/<component>`` and ``val/<component>`` means (e.g. to report them to Ray Tune).
 
     Raises:
         ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device, or a resume state
@@ -212,6 +214,8 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
             for key, value in stats.items():
                 history.setdefault(f"{prefix}/{key}", []).append(value)
         epochs.set_postfix(train=f"{train_stats['loss']:.2f}", val=f"{val_stats['loss']:.2f}")
+        if on_epoch is not None:
+            on_epoch(epoch, {key: values[-1] for key, values in history.items() if "/" in key})
         if resume_path is not None:
             _save_resume(resume_path, cfg, epoch, model, optimizer, batch_gen, history, time.perf_counter() - start)
     model.eval()

@@ -1,0 +1,185 @@
+#!/usr/bin/env python
+"""Train every run of an experiment file on Ray Tune: locally by default, or on a Ray cluster.
+
+    python scripts/sweep.py experiments/seed000_sweep.toml                 # local Ray, all cores
+    python scripts/sweep.py experiments/zoo.toml --address ray://head:10001   # an existing cluster
+    python scripts/sweep.py experiments/seed000_sweep.toml --epochs 1 --n-train 2000 --out-dir /tmp/runs
+
+Each run of the grid (core/experiments.py) is one Tune trial that trains with the shared trainer and
+writes the same self-describing run folder as train.py, under OUT_DIR/<experiment name>/<run>
+(default runs/); the dashboard reads it with DIGITLAB_CHECKPOINTS=OUT_DIR/<experiment name>, and
+evaluate.py with --run-dirs. Per-epoch losses are reported to Tune (its progress table, and its result
+files under OUT_DIR/<experiment name>/.tune/). Finished runs are skipped; interrupted ones resume
+from their last epoch (train.py's resume state). Without --address (or RAY_ADDRESS), Ray starts on
+this machine with its cores, each trial using --threads torch threads (default 1), so several runs
+train at once; on a cluster, trials spread over every node's CPUs (or GPUs with --gpus-per-trial).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+from scripts._cli import REPO_ROOT, positive_float, positive_int
+
+from core.experiments import ExperimentError, PlannedRun, load_experiment
+
+
+def run_names(runs: tuple[PlannedRun, ...]) -> list[str]:
+    """Folder names of ``runs``: ``<model>-z<latent>-s<seed>``, with the other constructor arguments
+    appended (``-beta0.5``) when that alone would give two runs one name."""
+    from core.models import build_model
+
+    latent = {}
+    for run in runs:
+        key = (run.model, tuple(sorted(run.model_args.items())))
+        if key not in latent:
+            latent[key] = build_model(run.model, **run.model_args).latent_dim
+    names = [run.run_name(latent[(run.model, tuple(sorted(run.model_args.items())))]) for run in runs]
+    if len(set(names)) < len(names):
+        names = [name + "".join(f"-{k.replace('_', '')}{'' if v is True else v}"
+                                for k, v in sorted(run.model_args.items()) if k != "latent_dim")
+                 for name, run in zip(names, runs)]
+    return names
+
+
+def check_address(address: str, timeout: float = 5.0) -> None:
+    """Fail fast when a Ray cluster's address cannot be reached (Ray itself retries for minutes).
+
+    Raises:
+        ConnectionError: nothing answers at the address's host and port within ``timeout`` seconds.
+    """
+    if address in ("auto", "local"):
+        return
+    parsed = urlparse(address if "://" in address else f"ray://{address}")
+    host, port = parsed.hostname, parsed.port or (10001 if parsed.scheme == "ray" else 6379)
+    if not host:
+        raise ConnectionError(f"{address!r} is not a Ray address (host:port or ray://host:port)")
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConnectionError(f"no Ray cluster answers at {address} ({host}:{port}: "
+                              f"{exc.strerror or type(exc).__name__}); is the head node running?") from None
+
+
+def train_trial(config: dict) -> None:
+    """One Tune trial: train one run (resuming it if it was interrupted), reporting every epoch."""
+    import torch
+    from ray import tune
+
+    from core.data import load_splits
+    from core.training import RESUME, TrainConfig, train
+
+    spec, settings = config["run"], config["settings"]
+    torch.set_num_threads(settings["threads"])
+    out = Path(spec["out"])
+    training = dict(spec["training"])
+    sizes = [training.pop(key, None) for key in ("n_train", "n_val", "n_test")]
+    splits = load_splits(training.get("split_seed", 0), root=settings["data_dir"], log=lambda *_: None)
+    if any(sizes):
+        full = (splits.train_x.shape[0], splits.val_x.shape[0], splits.test_x.shape[0])
+        splits = splits.subset(*(size or n for size, n in zip(sizes, full)))
+    cfg = TrainConfig.for_model(spec["model"], spec["model_args"], seed=spec["seed"], device=settings["device"],
+                                **training)
+    in_progress = out.parent / f".{out.name}.inprogress"
+    in_progress.mkdir(parents=True, exist_ok=True)
+
+    def report(epoch: int, losses: dict) -> None:
+        tune.report({"epoch": epoch, **{key.replace("/", "_"): value for key, value in losses.items()}})
+
+    train(cfg, splits, out_dir=out, progress=False, resume_path=in_progress / RESUME, on_epoch=report)
+    shutil.rmtree(in_progress, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    parser.add_argument("experiment", help="an experiment file (experiments/*.toml)")
+    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                        help="a Ray cluster (ray://host:10001 or host:6379); default $RAY_ADDRESS, else local")
+    parser.add_argument("--out-dir", default=str(REPO_ROOT / "runs"), help="parent of the experiment folder (default runs/)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (and CPUs) per trial")
+    parser.add_argument("--gpus-per-trial", type=positive_float, default=None, help="GPUs per trial (cluster runs)")
+    parser.add_argument("--cpus", type=positive_int, default=None, help="CPUs of the local Ray instance (default all)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    parser.add_argument("--epochs", type=positive_int, help="override every run's epochs (quick tries)")
+    parser.add_argument("--n-train", type=positive_int, help="train on the first N images only (quick tries)")
+    parser.add_argument("--n-val", type=positive_int, help="validate on the first N images only (quick tries)")
+    parser.add_argument("--n-test", type=positive_int, help="test metrics on the first N images only (quick tries)")
+    parser.add_argument("--data-dir", default=None, help="MNIST folder on every node (default $DIGITLAB_DATA or data/)")
+    args = parser.parse_args(argv)
+    try:
+        experiment = load_experiment(args.experiment)
+    except ExperimentError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    folder = Path(args.out_dir).resolve() / experiment.name
+    if folder.exists() and not folder.is_dir():
+        print(f"error: {folder} is a file, not a folder", file=sys.stderr)
+        return 2
+    names = run_names(experiment.runs)
+    overrides = {k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train), ("n_val", args.n_val),
+                                   ("n_test", args.n_test)) if v is not None}
+    todo = []
+    for run, name in zip(experiment.runs, names):
+        if (folder / name / "config.json").exists():
+            continue
+        todo.append({"name": name, "out": str(folder / name), "model": run.model, "model_args": run.model_args,
+                     "seed": run.seed, "training": {**run.training, **overrides}})
+    done = len(names) - len(todo)
+    print(f"{experiment.name}: {len(names)} runs, {done} finished already, {len(todo)} to train", flush=True)
+    if not todo:
+        return 0
+    if args.address:
+        try:
+            check_address(args.address)
+        except ConnectionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    else:
+        from core.data import DataError, ensure_mnist
+
+        try:  # once here, rather than in every trial at the same time
+            ensure_mnist(args.data_dir, log=print)
+        except DataError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    folder.mkdir(parents=True, exist_ok=True)
+
+    import ray
+    from ray import tune
+
+    start = time.perf_counter()
+    if args.address:
+        ray.init(address=args.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=args.cpus or os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        resources = {"cpu": args.threads, **({"gpu": args.gpus_per_trial} if args.gpus_per_trial else {})}
+        settings = {"threads": args.threads, "device": args.device, "data_dir": args.data_dir}
+        tuner = tune.Tuner(
+            tune.with_resources(train_trial, resources),
+            param_space={"run": tune.grid_search(todo), "settings": settings},
+            tune_config=tune.TuneConfig(trial_name_creator=lambda trial: trial.config["run"]["name"],
+                                        trial_dirname_creator=lambda trial: trial.config["run"]["name"]),
+            run_config=tune.RunConfig(name="tune", storage_path=str(folder / ".tune"), verbose=1))
+        results = tuner.fit()
+    finally:
+        ray.shutdown()
+    failed = [r for r in results if r.error is not None]
+    for result in failed:
+        print(f"failed: {result.config['run']['name']}: {str(result.error).strip().splitlines()[-1]}", file=sys.stderr)
+    print(f"{len(todo) - len(failed)} of {len(todo)} runs trained in {time.perf_counter() - start:.0f} s; "
+          f"run folders in {folder}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,87 @@
+"""Experiments as files (core/experiments.py) and scripts/sweep.py on a local Ray instance."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from core.checkpoints import load_run
+from core.experiments import EXPERIMENTS_DIR, ExperimentError, load_experiment, parse_experiment
+from scripts.sweep import check_address, run_names
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEP = REPO / "scripts" / "sweep.py"
+TINY = """
+name = "tiny"
+seeds = [0, 1]
+[training]
+epochs = 1
+n_train = 128
+n_val = 64
+n_test = 64
+[[runs]]
+model = "cae"
+model_args = { latent_dim = [2, 3], hidden_dim = 16 }
+"""
+
+
+def test_the_shipped_experiment_files():
+    counts = {load_experiment(p).name: len(load_experiment(p).runs) for p in EXPERIMENTS_DIR.glob("*.toml")}
+    assert counts == {"seed000-sweep": 24, "zoo": 12, "seed004-beta": 15, "seed004-ablation": 9}
+    sweep = load_experiment(EXPERIMENTS_DIR / "seed000_sweep.toml")
+    assert sorted(run_names(sweep.runs))[:3] == ["cae-z16-s0", "cae-z16-s1", "cae-z16-s2"]
+    assert all(run.training == {"epochs": 50} for run in sweep.runs)
+    beta = run_names(load_experiment(EXPERIMENTS_DIR / "seed004_beta.toml").runs)
+    assert len(set(beta)) == 15 and "conv-vae-z2-s1-beta0.5" in beta  # β named where it alone tells runs apart
+
+
+@pytest.mark.parametrize("text, words", [
+    ('name = "x"\nseeds = [0]\nepochs = 3\n[[runs]]\nmodel = "cae"', "epochs: unknown field; allowed: name (text)"),
+    ('name = "x"\nseeds = [0]\n[[runs]]\nmodel = "vae"', "runs[1].model: unknown model 'vae'; registered: cae, cgan"),
+    ('name = "x"\nseeds = ["a"]\n[[runs]]\nmodel = "cae"', "seeds: required: a list of whole numbers"),
+    ('name = "x"\nseeds = [0]\n[training]\nepochs = 0\n[[runs]]\nmodel = "cae"', "training.epochs: must be a whole number of at least 1"),
+    ('name = "x"\nseeds = [0]\n[training]\nlearning_rate = 1\n[[runs]]\nmodel = "cae"', "allowed: epochs, batch_size, lr"),
+    ('name = "x"\nseeds = [0]\n[[runs]]\nmodel = "cae"\nmodel_args = { width = 3 }', "cae does not take these arguments"),
+    ('name = "x"\nseeds = [0]\n[[runs]]\nmodel = "conv-vae"\nmodel_args = { dropout = 2.0 }', "dropout must be in [0, 1)"),
+    ('seeds = [0]\n[[runs]]\nmodel = "cae"', "name: required"),
+    ('name = "x"\nseeds = [0]', "runs: required"),
+    ('name = "x"\nseeds = [0', "is not valid TOML"),
+])
+def test_a_bad_experiment_file_names_the_field_and_the_allowed_values(text, words):
+    with pytest.raises(ExperimentError) as info:
+        parse_experiment(text, "bad.toml")
+    assert words in str(info.value) and str(info.value).startswith("bad.toml")
+
+
+def test_an_unreachable_cluster_is_reported_within_seconds(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, str(SWEEP), str(tmp_path / "tiny.toml"), "--address", "127.0.0.1:1",
+                             "--out-dir", str(tmp_path / "runs")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "no Ray cluster answers at 127.0.0.1:1" in result.stderr
+    assert "Traceback" not in result.stderr and time.perf_counter() - start < 30
+    with pytest.raises(ConnectionError, match="not a Ray address"):
+        check_address("ray://:10001")
+
+
+def test_a_tiny_sweep_on_a_local_ray_instance_with_two_workers(tmp_path, mnist_root):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    command = [sys.executable, str(SWEEP), str(tmp_path / "tiny.toml"), "--cpus", "2", "--device", "cpu",
+               "--out-dir", str(tmp_path / "runs"), "--data-dir", str(mnist_root)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    folder = tmp_path / "runs" / "tiny"
+    names = sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+    assert names == ["cae-z2-s0", "cae-z2-s1", "cae-z3-s0", "cae-z3-s1"]
+    for name in names:
+        run = load_run(folder / name)
+        assert run.config["training"]["n_train"] == 128 and run.history["epoch"] == [1]
+    reported = [json.loads(line) for p in (folder / ".tune").rglob("result.json") for line in p.read_text().splitlines()]
+    assert len(reported) == 4 and all(r["epoch"] == 1 and r["train_loss"] > 0 and "val_loss" in r for r in reported)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "4 finished already, 0 to train" in again.stdout
