@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-from scripts._cli import REPO_ROOT, positive_float, positive_int
+from scripts._cli import REPO_ROOT, non_negative_int, positive_float, positive_int
 
 from core.experiments import ExperimentError, PlannedRun, load_experiment
 
@@ -110,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpus", type=positive_int, default=None, help="CPUs of the local Ray instance (default all)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     parser.add_argument("--epochs", type=positive_int, help="override every run's epochs (quick tries)")
+    parser.add_argument("--seeds", type=non_negative_int, nargs="+", help="only the runs of these seeds")
     parser.add_argument("--n-train", type=positive_int, help="train on the first N images only (quick tries)")
     parser.add_argument("--n-val", type=positive_int, help="validate on the first N images only (quick tries)")
     parser.add_argument("--n-test", type=positive_int, help="test metrics on the first N images only (quick tries)")
@@ -129,12 +130,14 @@ def main(argv: list[str] | None = None) -> int:
                                    ("n_test", args.n_test)) if v is not None}
     todo = []
     for run, name in zip(experiment.runs, names):
+        if args.seeds is not None and run.seed not in args.seeds:
+            continue
         if (folder / name / "config.json").exists():
             continue
         todo.append({"name": name, "out": str(folder / name), "model": run.model, "model_args": run.model_args,
                      "seed": run.seed, "training": {**run.training, **overrides}})
-    done = len(names) - len(todo)
-    print(f"{experiment.name}: {len(names)} runs, {done} finished already, {len(todo)} to train", flush=True)
+    wanted = sum(args.seeds is None or run.seed in args.seeds for run in experiment.runs)
+    print(f"{experiment.name}: {wanted} runs, {wanted - len(todo)} finished already, {len(todo)} to train", flush=True)
     if not todo:
         return 0
     if args.address:
