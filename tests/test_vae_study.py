@@ -246,3 +246,26 @@ def test_page_on_tiny_results(tmp_path, mnist_splits, monkeypatch, single_thread
     timing = next(f for f in frames if "CPU time (s)" in f.columns)
     assert list(timing["GPU time (s)"]) == ["not measured", "not measured"]
     assert any("GPU not measured" in c.value for c in at.caption)
+
+
+def test_the_shipped_study_is_complete_and_the_page_shows_it(monkeypatch):
+    """The shipped results hold every run of every grid and the CPU timing, and the page's tables
+    say what the records say."""
+    folder = DEFAULT_CHECKPOINT_DIR / STUDY_DIR
+    records, bad = load_records(folder)
+    assert bad == [] and set(records) == {run.key for run in all_runs()}
+    assert all(r["settings"] == records["b1-s0"]["settings"] for r in records.values())  # one protocol
+    assert "cpu" in load_timings(folder) and len(load_timings(folder)["cpu"]["epochs"]) >= 3
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    assert size < 2_000_000  # small files, no weights
+    at = _open(None, monkeypatch)
+    assert not at.error
+    frames = {tuple(d.value.columns): d.value for d in at.dataframe}
+    collapse = next(f for cols, f in frames.items() if "seeds collapsed" in cols and "KL (rate)" in cols)
+    for row in summary(EXPERIMENTS["beta"], records, ("test_kl",)):
+        shown = collapse.loc[collapse["run"] == row["variant"], "seeds collapsed"].item()
+        assert shown == f"{row['collapsed']} of 3"
+    ablation = next(f for cols, f in frames.items() if "final validation loss" in cols)
+    assert len(ablation) == 4
+    timing = next(f for cols, f in frames.items() if "CPU time (s)" in cols)
+    assert set(timing["GPU time (s)"]) == {"not measured"}

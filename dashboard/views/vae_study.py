@@ -119,6 +119,13 @@ def tradeoff_figure():
     if len(means) > 1:
         fig.add_trace(go.Scatter(x=[m[0] for m in means], y=[m[1] for m in means], mode="lines",
                                  name="β sweep, mean of seeds", line=dict(color="#888", dash="dot")))
+    shown = {r["key"]: r for name in ("beta", "remedy") for r in experiment_rows(EXPERIMENTS[name], records)}
+    collapsed = [r for r in shown.values() if r["collapsed"]]
+    if collapsed:  # they all draw the same average digit: their points fall on one spot
+        fig.add_annotation(x=mean_std([r["test_kl"] for r in collapsed])[0],
+                           y=mean_std([r["test_bce"] for r in collapsed])[0],
+                           text=f"{len(collapsed)} collapsed runs", showarrow=True, arrowhead=2, ax=70, ay=0,
+                           font=dict(size=11))
     fig.update_layout(height=430, margin=dict(l=10, r=10, t=30, b=10),
                       xaxis_title="KL(q(z|x) ‖ N(0, I)), the rate (nats per image)",
                       yaxis_title="BCE, the distortion (nats per image)", legend_title_text="× = collapsed")
@@ -204,7 +211,8 @@ with ablation_tab:
                                for r in rows for e, v in zip(records[r["key"]]["history"]["epoch"],
                                                              records[r["key"]]["history"]["val/loss"])])
         fig = px.line(curves, x="epoch", y="validation loss", color="variant", line_dash="seed", markers=True,
-                      labels={"validation loss": "validation loss (nats per image)"})
+                      labels={"validation loss": "validation loss (nats per image)"},
+                      color_discrete_sequence=["#4e79a7", "#f28e2b", "#59a14f", "#e15759"])
         fig.update_layout(height=400, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="")
         st.plotly_chart(fig, width="stretch", key="study_ablation_curves")
         table = pd.DataFrame([{
