@@ -123,7 +123,7 @@ def test_the_package_is_installed_with_its_entry_points_and_nothing_edits_sys_pa
 
     dist = distribution("digitlab")
     commands = {ep.name: ep for ep in dist.entry_points if ep.group == "console_scripts"}
-    assert {"digitlab-train", "digitlab-evaluate", "digitlab-fetch-data", "digitlab-vae-study"} <= set(commands)
+    assert {"digitlab-train", "digitlab-evaluate", "digitlab-fetch-data", "digitlab-vae-study", "digitlab-sweep"} <= set(commands)
     for ep in commands.values():
         module, _, attr = ep.value.partition(":")
         assert callable(getattr(importlib.import_module(module), attr))
