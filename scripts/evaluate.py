@@ -19,6 +19,12 @@ Inception features are cached under .cache/features/ after the first run.
     python scripts/evaluate.py --reference                      # also score 10,000 real training images
     python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
     python scripts/evaluate.py --summary                        # print mean ± std of the table, compute nothing
+    python scripts/evaluate.py --address ray://head:10001       # one Ray task per run on a cluster
+    python scripts/evaluate.py --address local                  # one Ray task per run on this machine's cores
+
+With --address (or RAY_ADDRESS) every run becomes a Ray task (its own evaluator: test set, judge,
+feature networks), scheduled on a GPU when the cluster has one and InceptionV3 is asked for; rows are
+added to the table (under its lock) as each task finishes.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import functools
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -119,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only print the table's mean ± std summary (Markdown) and exit; computes nothing")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
+                        help="run each run's evaluation as a Ray task: a cluster (ray://host:10001) or 'local'")
     args = parser.parse_args(argv)
     try:
         device = resolve_device(args.device)
@@ -176,30 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         else:  # read, merge and write under a lock: other evaluations may add rows at the same time
             table = add_rows(args.table, rows)
 
-    for name in tqdm(names, desc="runs", unit="run"):
-        try:
-            run = load_run(available[name], device)
-        except CheckpointError as exc:
-            tqdm.write(f"skipped {name}: {exc}")
-            failed += 1
-            continue
-        if run.model.role == JUDGE:
-            tqdm.write(f"skipped {name}: the judge scores the others; its accuracy is in its metrics.json")
-            continue
-        modes = [None] + (list(run.model.generation_modes[1:]) if args.all_modes else [])
-        shipped = available[name].parent.resolve() == (REPO_ROOT / "checkpoints").resolve()
-        base = {"run": name, "model": run.config["model"], "display_name": run.model.display_name,
-                "latent_dim": run.model.latent_dim, "seed": run.config.get("training", {}).get("seed"),
-                "weights": f"{run.config.get('weights_dtype', 'float32')} ({'shipped' if shipped else 'not shipped'})"}
-        for mode in modes:
-            metrics = wanted if mode is None else [m for m in wanted if m in GENERATED_METRICS]
-            if args.skip_done and table is not None:
-                metrics = [m for m in metrics if not _done(table, name, m, mode or _mode_of(run.model, m), len(test_x), args)]
-            if not metrics:
-                tqdm.write(f"{name}{'' if mode is None else ' (' + mode + ')'}: requested metrics already in the table")
-                continue
-            tqdm.write(f"{name} ({run.model.describe()}{'' if mode is None else ', mode ' + mode}) on {device}:")
-            save([{**base, **row} for row in evaluator.evaluate(run.model, metrics, mode=mode)])
+    if args.address:
+        code = _evaluate_on_ray(args, names, available, wanted, table, save)
+        if code == 2:
+            return 2
+        failed += code
+    for name in [] if args.address else tqdm(names, desc="runs", unit="run"):
+        rows, ok = run_rows(name, available[name], evaluator, wanted, table, len(test_x), args, device)
+        failed += not ok
+        if rows:
+            save(rows)
     if args.reference:
         train_x, train_y = load_mnist(True, args.data_dir)
         n = min(args.fid_per_digit * 10, train_x.shape[0])
@@ -213,6 +208,106 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_write:
             print(f"\nwrote {args.table}")
     return 1 if failed else 0
+
+
+def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test: int, args, device) -> tuple[list[dict], bool]:
+    """Every requested metric of the run at ``path`` (each mode with --all-modes), as table rows;
+    False when the run cannot be loaded."""
+    try:
+        run = load_run(path, device)
+    except CheckpointError as exc:
+        tqdm.write(f"skipped {name}: {exc}")
+        return [], False
+    if run.model.role == JUDGE:
+        tqdm.write(f"skipped {name}: the judge scores the others; its accuracy is in its metrics.json")
+        return [], True
+    modes = [None] + (list(run.model.generation_modes[1:]) if args.all_modes else [])
+    shipped = path.parent.resolve() == (REPO_ROOT / "checkpoints").resolve()
+    base = {"run": name, "model": run.config["model"], "display_name": run.model.display_name,
+            "latent_dim": run.model.latent_dim, "seed": run.config.get("training", {}).get("seed"),
+            "weights": f"{run.config.get('weights_dtype', 'float32')} ({'shipped' if shipped else 'not shipped'})"}
+    rows = []
+    for mode in modes:
+        metrics = wanted if mode is None else [m for m in wanted if m in GENERATED_METRICS]
+        if args.skip_done and table is not None:
+            metrics = [m for m in metrics if not _done(table, name, m, mode or _mode_of(run.model, m), n_test, args)]
+        if not metrics:
+            tqdm.write(f"{name}{'' if mode is None else ' (' + mode + ')'}: requested metrics already in the table")
+            continue
+        tqdm.write(f"{name} ({run.model.describe()}{'' if mode is None else ', mode ' + mode}) on {device}:")
+        rows += [{**base, **row} for row in evaluator.evaluate(run.model, metrics, mode=mode)]
+    return rows, True
+
+
+def make_evaluator(args, device):
+    """The test set (first --n-test images), the judge and an Evaluator with the command's settings.
+
+    Raises:
+        DataError: MNIST cannot be had.
+    """
+    ensure_mnist(args.data_dir, log=lambda *_: None)
+    test_x, test_y = load_mnist(False, args.data_dir)
+    if args.n_test:
+        test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
+    try:
+        judge_run = _find_judge([Path(d) for d in args.run_dirs], args.judge, device)
+    except CheckpointError as exc:
+        tqdm.write(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable")
+        judge_run = None
+    return Evaluator(test_x, test_y, judge_run.model if judge_run else None, device,
+                     fid_per_digit=args.fid_per_digit, gia_per_digit=args.gia_per_digit,
+                     progress=lambda desc: functools.partial(tqdm, desc=desc, leave=False, unit="batch"),
+                     log=tqdm.write, batch_size=args.batch_size), test_x.shape[0]
+
+
+def _evaluate_on_ray(args, names: list[str], available: dict[str, Path], wanted: list[str], table, save) -> int:
+    """One Ray task per run; a task asks for a GPU when InceptionV3 is wanted and the cluster has one.
+    Rows are saved as each task finishes. Returns the number of runs that failed, or 2 when the
+    cluster cannot be reached."""
+    import ray
+
+    from scripts.sweep import check_address
+
+    if args.address != "local":
+        try:
+            check_address(args.address)
+        except ConnectionError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        ray.init(address=args.address, log_to_driver=False)
+    else:
+        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+    try:
+        gpu = ray.cluster_resources().get("GPU", 0) >= 1 and "fid_inception" in wanted
+
+        @ray.remote(num_cpus=1, num_gpus=1 if gpu else 0)
+        def task(name: str, path: str):
+            import torch
+
+            torch.set_num_threads(1)
+            device = resolve_device("cuda" if gpu else "cpu")
+            evaluator, n_test = make_evaluator(args, device)
+            return run_rows(name, Path(path), evaluator, wanted, table, n_test, args, device)
+
+        pending = {task.remote(name, str(available[name])): name for name in names}
+        failed = 0
+        print(f"{len(pending)} runs as Ray tasks ({'one GPU' if gpu else 'one CPU'} each)", flush=True)
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            name = pending.pop(done[0])
+            try:
+                rows, ok = ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                print(f"failed: {name}: {str(exc).strip().splitlines()[-1]}", file=sys.stderr)
+                failed += 1
+                continue
+            failed += not ok
+            if rows:
+                save(rows)
+            print(f"{name}: {len(rows)} rows", flush=True)
+    finally:
+        ray.shutdown()
+    return min(failed, 1)
 
 
 def _mode_of(model, metric: str) -> str:

@@ -85,3 +85,26 @@ def test_a_tiny_sweep_on_a_local_ray_instance_with_two_workers(tmp_path, mnist_r
     assert len(reported) == 4 and all(r["epoch"] == 1 and r["train_loss"] > 0 and "val_loss" in r for r in reported)
     again = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "4 finished already, 0 to train" in again.stdout
+
+
+def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, mnist_root):
+    """evaluate.py --address local: one Ray task per run, the same figures as one process computes."""
+    from core.leaderboard import read_table
+    from test_evaluate import TINY, run_evaluate
+
+    common = ["--runs", "cae-z8-s0", "cgan-z100-s0", "--metrics", "fid_judge", "generated_accuracy",
+              "classification_accuracy", *TINY, "--device", "cpu", "--data-dir", mnist_root]
+    plain = run_evaluate(*common, "--table", tmp_path / "plain.csv", tmp_path=tmp_path)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    on_ray = run_evaluate(*common, "--table", tmp_path / "ray.csv", "--address", "local", tmp_path=tmp_path,
+                          timeout=600)
+    assert on_ray.returncode == 0, on_ray.stdout[-2000:] + on_ray.stderr[-2000:]
+    assert "2 runs as Ray tasks (one CPU each)" in on_ray.stdout
+    key = ["run", "metric", "mode"]
+    a = read_table(tmp_path / "plain.csv").sort_values(key).reset_index(drop=True)
+    b = read_table(tmp_path / "ray.csv").sort_values(key).reset_index(drop=True)
+    assert a[key + ["status", "n"]].equals(b[key + ["status", "n"]])
+    assert (a["value"] - b["value"]).abs().max() < 1e-6
+    unreachable = run_evaluate(*common, "--table", tmp_path / "x.csv", "--address", "127.0.0.1:1", tmp_path=tmp_path)
+    assert unreachable.returncode == 2 and "no Ray cluster answers" in unreachable.stderr
+    assert not (tmp_path / "x.csv").exists()
