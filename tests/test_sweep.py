@@ -108,3 +108,14 @@ def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, 
     unreachable = run_evaluate(*common, "--table", tmp_path / "x.csv", "--address", "127.0.0.1:1", tmp_path=tmp_path)
     assert unreachable.returncode == 2 and "no Ray cluster answers" in unreachable.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_bench_train_measures_both_ratios_for_each_model(tmp_path, mnist_root, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
+    from scripts import bench_train
+
+    out = tmp_path / "train.json"
+    assert bench_train.main(["--images", "256", "--models", "cae", "conv-vae", "--out", str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert [r["model"] for r in record["rows"]] == ["cae", "conv-vae"] and record["matmul_gflops"] > 0
+    assert all(r["trainer_images_s"] > 0 and r["reference_images_s"] > 0 and r["ratio"] > 0 for r in record["rows"])
