@@ -57,8 +57,10 @@ class PlannedRun:
     training: dict[str, Any] = field(default_factory=dict)
 
     def run_name(self, latent_dim: int) -> str:
-        """The run folder's name (``core.checkpoints.run_name``), given the model's latent size."""
-        return f"{self.model}-z{latent_dim}-s{self.seed}" if latent_dim else f"{self.model}-s{self.seed}"
+        """The run folder's name (:func:`core.checkpoints.run_name`), given the model's latent size."""
+        from .checkpoints import run_name
+
+        return run_name(self.model, latent_dim, self.seed)
 
 
 @dataclass(frozen=True)

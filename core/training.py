@@ -70,6 +70,13 @@ class TrainingDiverged(RuntimeError):
 RESUME = "resume.pt"
 
 
+def in_progress_dir(run_dir: str | Path) -> Path:
+    """The hidden folder beside ``run_dir`` that holds its resume state while it trains
+    (``<parent>/.<run>.inprogress``; hidden folders are never listed as runs)."""
+    run_dir = Path(run_dir)
+    return run_dir.parent / f".{run_dir.name}.inprogress"
+
+
 def _optimizers(optimizer: Any) -> dict[str, torch.optim.Optimizer]:
     """The torch optimisers inside whatever ``configure_optimizer`` returned (one, or an object
     holding several as attributes, like the GAN's), by name."""

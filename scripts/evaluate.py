@@ -158,23 +158,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         ensure_mnist(args.data_dir)
-        test_x, test_y = load_mnist(False, args.data_dir)
+        # on Ray every task builds its own; the driver needs one only to score real images
+        evaluator, n_test = make_evaluator(args, device) if not args.address or args.reference else (None, 0)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if args.n_test:
-        test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
-    try:
-        judge_run = _find_judge(run_dirs, args.judge, device)
-    except CheckpointError as exc:
-        print(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable", file=sys.stderr)
-        judge_run = None
-    if judge_run is None:
-        print("warning: no judge run found; judge metrics will say unavailable", file=sys.stderr)
-    evaluator = Evaluator(test_x, test_y, judge_run.model if judge_run else None, device,
-                          fid_per_digit=args.fid_per_digit, gia_per_digit=args.gia_per_digit,
-                          progress=lambda desc: functools.partial(tqdm, desc=desc, leave=False, unit="batch"),
-                          log=tqdm.write, batch_size=args.batch_size)
     wanted = args.metrics or list(METRICS)
     failed = 0
 
@@ -191,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         failed += code
     for name in [] if args.address else tqdm(names, desc="runs", unit="run"):
-        rows, ok = run_rows(name, available[name], evaluator, wanted, table, len(test_x), args, device)
+        rows, ok = run_rows(name, available[name], evaluator, wanted, table, n_test, args, device)
         failed += not ok
         if rows:
             save(rows)
@@ -252,8 +240,10 @@ def make_evaluator(args, device):
     try:
         judge_run = _find_judge([Path(d) for d in args.run_dirs], args.judge, device)
     except CheckpointError as exc:
-        tqdm.write(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable")
+        print(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable", file=sys.stderr)
         judge_run = None
+    if judge_run is None:
+        print("warning: no judge run found; judge metrics will say unavailable", file=sys.stderr)
     return Evaluator(test_x, test_y, judge_run.model if judge_run else None, device,
                      fid_per_digit=args.fid_per_digit, gia_per_digit=args.gia_per_digit,
                      progress=lambda desc: functools.partial(tqdm, desc=desc, leave=False, unit="batch"),

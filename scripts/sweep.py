@@ -75,7 +75,7 @@ def train_trial(config: dict) -> None:
     from ray import tune
 
     from core.data import load_splits
-    from core.training import RESUME, TrainConfig, train
+    from core.training import RESUME, TrainConfig, in_progress_dir, train
 
     spec, settings = config["run"], config["settings"]
     torch.set_num_threads(settings["threads"])
@@ -88,7 +88,7 @@ def train_trial(config: dict) -> None:
         splits = splits.subset(*(size or n for size, n in zip(sizes, full)))
     cfg = TrainConfig.for_model(spec["model"], spec["model_args"], seed=spec["seed"], device=settings["device"],
                                 **training)
-    in_progress = out.parent / f".{out.name}.inprogress"
+    in_progress = in_progress_dir(out)
     in_progress.mkdir(parents=True, exist_ok=True)
 
     def report(epoch: int, losses: dict) -> None:

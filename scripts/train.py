@@ -26,7 +26,7 @@ from core.checkpoints import run_name
 from core.data import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
 from core.models import REGISTRY, build_model
-from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, train
+from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, in_progress_dir, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 check_out_dir(out / "probe")  # the folder's parent must be writable
         except (FileExistsError, PermissionError) as exc:
             problems.append(str(exc))
-        in_progress = _in_progress(out) / RESUME
+        in_progress = in_progress_dir(out) / RESUME
         if in_progress.exists() and not (args.resume or args.force):
             problems.append(f"an interrupted run of {out.name} is kept in {in_progress.parent}: --resume continues "
                             "it, --force starts it again")
@@ -106,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     for model, model_args, seed, out in plan:
         cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                     seed=seed, split_seed=args.split_seed, device=args.device)
-        in_progress = _in_progress(out)
+        in_progress = in_progress_dir(out)
         if args.force:
             shutil.rmtree(in_progress, ignore_errors=True)
         in_progress.mkdir(parents=True, exist_ok=True)
@@ -125,10 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{out}: {result.seconds:.0f} s; test {summary}", flush=True)
     return 0
 
-
-def _in_progress(run_dir: Path) -> Path:
-    """The hidden folder that holds a run's resume state while it trains."""
-    return run_dir.parent / f".{run_dir.name}.inprogress"
 
 
 if __name__ == "__main__":

@@ -61,6 +61,11 @@ if any_record is not None:
                f"validation loss on {s['n_val']:,} images after each epoch.")
 
 
+#: the runs of the β sweep and of the remedies, once (β = 1 appears under both its labels) and by run
+sweep_rows = [r for name in ("beta", "remedy") for r in experiment_rows(EXPERIMENTS[name], records)]
+sweep_runs = {r["key"]: r for r in sweep_rows}
+
+
 def _fmt(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
@@ -81,7 +86,7 @@ def collapse_table(names: tuple[str, ...]):
         for row in summary(EXPERIMENTS[name], records, ("test_bce", "test_kl", "val_loss")):
             if n and row["variant"] == BASE.label:  # the same runs as β = 1 in the first experiment
                 continue
-            mine = [r for r in experiment_rows(EXPERIMENTS[name], records) if r["variant"] == row["variant"]]
+            mine = [r for r in sweep_rows if r["variant"] == row["variant"]]
             rows.append({"run": row["variant"], "seeds collapsed": f"{row['collapsed']} of {row['runs']}",
                          "active latent dims (per seed)": ", ".join(str(r["active_dims"]) for r in mine),
                          "alive encoder units of 16 (per seed)": ", ".join(str(r["alive_units"]) for r in mine),
@@ -99,9 +104,7 @@ def tradeoff_figure():
     beta = EXPERIMENTS["beta"]
     means = []
     for i, variant in enumerate(beta.variants + EXPERIMENTS["remedy"].variants[1:]):
-        rows = [r for name in ("beta", "remedy") for r in experiment_rows(EXPERIMENTS[name], records)
-                if r["variant"] == variant.label]
-        rows = list({r["key"]: r for r in rows}.values())
+        rows = [r for r in sweep_rows if r["variant"] == variant.label]
         if not rows:
             continue
         if variant in beta.variants:
@@ -119,8 +122,7 @@ def tradeoff_figure():
     if len(means) > 1:
         fig.add_trace(go.Scatter(x=[m[0] for m in means], y=[m[1] for m in means], mode="lines",
                                  name="β sweep, mean of seeds", line=dict(color="#888", dash="dot")))
-    shown = {r["key"]: r for name in ("beta", "remedy") for r in experiment_rows(EXPERIMENTS[name], records)}
-    collapsed = [r for r in shown.values() if r["collapsed"]]
+    collapsed = [r for r in sweep_runs.values() if r["collapsed"]]
     if collapsed:  # they all draw the same average digit: their points fall on one spot
         fig.add_annotation(x=mean_std([r["test_kl"] for r in collapsed])[0],
                            y=mean_std([r["test_bce"] for r in collapsed])[0],
@@ -177,9 +179,8 @@ with beta_tab:
                     "the units of the encoder's Dense(16) ReLU layer that are positive for at least one test "
                     "image; with none alive, no gradient reaches the encoder again.")
         st.dataframe(collapse_table(("beta", "remedy")), hide_index=True, width="stretch")
-        rows = {r["key"]: r for name in ("beta", "remedy") for r in experiment_rows(EXPERIMENTS[name], records)}
-        dead = [r for r in rows.values() if r["collapsed"]]
-        alive = [r for r in rows.values() if not r["collapsed"]]
+        dead = [r for r in sweep_runs.values() if r["collapsed"]]
+        alive = [r for r in sweep_runs.values() if not r["collapsed"]]
         if dead and alive:
             st.markdown(
                 f"**What the runs say.** The {len(dead)} collapsed runs keep on average "
