@@ -130,6 +130,25 @@ def _mean_dicts(rows: list[tuple[int, dict[str, float]]]) -> dict[str, float]:
     return {k: sum(n * d[k] for n, d in rows) / total for k in keys}
 
 
+def _epoch_means(sizes: list[int], batch_losses: list[dict[str, torch.Tensor]], epoch: int,
+                 cfg: "TrainConfig") -> dict[str, float]:
+    """Image-weighted means of an epoch's per-batch losses (0-d tensors, read from the device in one
+    transfer).
+
+    Raises:
+        TrainingDiverged: a batch's loss is not finite; names the epoch and the first such batch.
+    """
+    keys = list(batch_losses[0])
+    table = torch.stack([torch.stack([b[k].float() for k in keys]) for b in batch_losses]).tolist()  # (batches, keys)
+    loss = keys.index("loss")
+    for number, row in enumerate(table, start=1):
+        if not math.isfinite(row[loss]):
+            raise TrainingDiverged(
+                f"training diverged in epoch {epoch} of {cfg.epochs}: the loss became {row[loss]} at batch {number} "
+                f"(learning rate {cfg.lr:g}); lower the learning rate")
+    return _mean_dicts([(n, dict(zip(keys, row))) for n, row in zip(sizes, table)])
+
+
 @torch.no_grad()
 def validation_losses(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                       seed: int = 0) -> dict[str, float]:
@@ -198,19 +217,15 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     for epoch in epochs:
         model.train()
         perm = torch.randperm(n, generator=batch_gen).to(device)
-        rows = []
+        sizes, batch_losses = [], []
         for i in tqdm(range(0, n, cfg.batch_size), desc=f"epoch {epoch}", unit="batch", leave=False,
                       disable=not progress):
             idx = perm[i:i + cfg.batch_size]
             if idx.shape[0] < 2 < n:  # a last batch of one image breaks batch normalization
                 continue
-            losses = model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen)
-            if not math.isfinite(losses["loss"]):
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch} of {cfg.epochs}: the loss became {losses['loss']} at batch "
-                    f"{i // cfg.batch_size + 1} (learning rate {cfg.lr:g}); lower the learning rate")
-            rows.append((idx.shape[0], losses))
-        train_stats = _mean_dicts(rows)
+            sizes.append(idx.shape[0])
+            batch_losses.append(model.train_step(train_x[idx], train_y[idx], optimizer, batch_gen))
+        train_stats = _epoch_means(sizes, batch_losses, epoch, cfg)
         val_stats = validation_losses(model, val_x, val_y, 1000, seed=cfg.seed)
         if not math.isfinite(val_stats["loss"]):  # the last step's update broke the weights
             raise TrainingDiverged(f"training diverged in epoch {epoch} of {cfg.epochs}: the validation loss became "

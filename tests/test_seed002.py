@@ -254,6 +254,6 @@ def test_short_training_on_real_mnist_lowers_the_loss(cls, real_batches):
     model = cls()
     optimizer = model.configure_optimizer(1e-3)
     gen = torch.Generator().manual_seed(0)
-    losses = [model.train_step(x, y, optimizer, gen)["loss"] for x, y in real_batches]
+    losses = [float(model.train_step(x, y, optimizer, gen)["loss"]) for x, y in real_batches]
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < 0.8 * first, (first, last)

@@ -190,7 +190,9 @@ def test_train_step_moves_each_network_with_its_own_step_and_lowers_its_loss():
 
     opt.discriminator.step = d_step_then_look
     out = model.train_step(x, y, opt, noise)
-    assert set(out) == set(model.loss_components) and all(isinstance(v, float) for v in out.values())
+    assert set(out) == set(model.loss_components)
+    assert all(isinstance(v, torch.Tensor) and v.ndim == 0 and not v.requires_grad for v in out.values())
+    out = {key: float(value) for key, value in out.items()}
     assert out["loss"] == pytest.approx(out["d_loss"] + out["g_loss"])
     # D step: only D moved, and L_D on this batch went down
     assert same(after_d["g"], g0) and not same(after_d["d"], d0)
@@ -223,7 +225,7 @@ def test_short_training_on_real_mnist_teaches_the_discriminator(mnist_splits):
     rows = []
     for step in range(80):
         i = (step * 64) % (1500 - 64)
-        rows.append(model.train_step(train_x[i:i + 64], train_y[i:i + 64], opt, noise))
+        rows.append({k: float(v) for k, v in model.train_step(train_x[i:i + 64], train_y[i:i + 64], opt, noise).items()})
     assert all(math.isfinite(v) for row in rows for v in row.values())
     gap, d_loss = held_out()
     assert gap > 0.04

@@ -18,7 +18,7 @@ def steps(model, x, y, n: int, lr: float = 1e-3, batch: int = 64) -> list[float]
     losses = []
     for i in range(n):
         j = (i * batch) % (x.shape[0] - batch)
-        losses.append(model.train_step(x[j:j + batch], y[j:j + batch], optimizer, gen)["loss"])
+        losses.append(float(model.train_step(x[j:j + batch], y[j:j + batch], optimizer, gen)["loss"]))
     return losses
 
 

@@ -115,7 +115,29 @@ def test_bench_train_measures_both_ratios_for_each_model(tmp_path, mnist_root, m
     from scripts import bench_train
 
     out = tmp_path / "train.json"
-    assert bench_train.main(["--images", "256", "--models", "cae", "conv-vae", "--out", str(out)]) == 0
+    assert bench_train.main(["--images", "256", "--epochs", "2", "--models", "cae", "cgan", "--out", str(out)]) == 0
     record = json.loads(out.read_text())
-    assert [r["model"] for r in record["rows"]] == ["cae", "conv-vae"] and record["matmul_gflops"] > 0
+    assert [r["model"] for r in record["rows"]] == ["cae", "cgan"] and record["matmul_gflops"] > 0
     assert all(r["trainer_images_s"] > 0 and r["reference_images_s"] > 0 and r["ratio"] > 0 for r in record["rows"])
+    cae, cgan = record["rows"]
+    # seed 000's pathways are skipped in two of three input modes; the GAN runs D three times per step
+    assert cae["counted_flops_per_image"] < 6 * cae["parameters"]
+    assert cgan["counted_flops_per_image"] > 6 * cgan["parameters"]
+    assert cae["matmul_share_counted"] < cae["matmul_share"]
+    with pytest.raises(SystemExit):
+        bench_train.main(["--epochs", "1"])
+
+
+def test_bench_reference_uses_the_default_optimizer_implementation():
+    from scripts.bench_train import default_implementation
+
+    from core.models import build_model
+
+    gan = build_model("cgan")
+    fused = gan.configure_optimizer(2e-4)
+    plain = default_implementation(fused)
+    for name in ("generator", "discriminator"):
+        mine, theirs = getattr(fused, name).param_groups[0], getattr(plain, name).param_groups[0]
+        assert mine["fused"] and not theirs["fused"]
+        assert theirs["betas"] == mine["betas"] == (0.5, 0.999) and theirs["params"] == mine["params"]
+    assert fused.generator.param_groups[0]["fused"]  # the model's own optimisers are left as they were

@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
-                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, gaussian_kl)
+                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, bce_with_logits, gaussian_kl,
+                   reparameterize)
 
 #: generation modes (see ``generate``): z from the ex-post per-digit latent density, z from the CVAE's
 #: digit-only posterior q(z | digit), or the single deterministic digit-only output
@@ -113,8 +114,7 @@ class _JointAutoencoder(DigitModel):
         h = self.fuse(x if mode != DIGIT_ONLY else None, y if mode != IMAGE_ONLY else None)
         z, kl = self.latent(h)  # each subclass: training-time z (N, d) and KL per image (N,) or None
         image_logits, digit_logp = self.decode_logits(z)
-        bce = F.binary_cross_entropy_with_logits(image_logits, x.reshape(x.shape[0], N_PIXELS),
-                                                 reduction="none").sum(dim=1)
+        bce = bce_with_logits(image_logits, x.reshape(x.shape[0], N_PIXELS))
         nll = F.nll_loss(digit_logp, y, reduction="none")
         losses = {"bce": bce.mean(), "nll": nll.mean()}
         if kl is not None:
@@ -276,13 +276,7 @@ class ConditionalVAE(_JointAutoencoder):
         """Posterior mean μ (N, d) of the given inputs (any of the three input modes)."""
         return self.posterior(x, y)[0]
 
-    @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I); shapes (N, d)."""
-        eps = torch.randn(mu.shape, generator=generator, device=generator.device if generator is not None else mu.device)
-        return mu + torch.exp(0.5 * logvar) * eps.to(mu.device)
-
     def latent(self, h):
         mu, logvar = self.to_mu(h), self.to_logvar(h)
         kl = gaussian_kl(mu, logvar)  # KL(q || N(0, I)), (N,)
-        return self.reparameterize(mu, logvar), kl
+        return reparameterize(mu, logvar), kl

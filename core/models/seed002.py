@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, N_PIXELS,
-                   RECONSTRUCT, RESTYLE, DigitModel, gaussian_kl)
+                   RECONSTRUCT, RESTYLE, DigitModel, bce_with_logits, gaussian_kl, reparameterize)
 
 #: generation modes (see ``generate``): z drawn from the prior N(0, I), or z = 0 (its mean)
 PRIOR = "prior"
@@ -110,21 +110,9 @@ class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
 
     # --- loss -------------------------------------------------------------------------------------
     @staticmethod
-    def reparameterize(mu: torch.Tensor, logvar: torch.Tensor,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """z = μ + exp(½ log σ²)·ε, ε ~ N(0, I); shapes (N, d). ε is drawn with ``generator`` when it
-        lives on μ's device, else with torch's global generator on that device (so a CPU generator
-        does not force a host-to-device copy per batch)."""
-        if generator is not None and generator.device != mu.device:
-            generator = None
-        return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, device=mu.device,
-                                                          dtype=mu.dtype)
-
-    @staticmethod
     def pixel_bce(logits: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """BCE in nats of images x (N, 1, 28, 28) under pixel logits (N, 784), summed over pixels: (N,)."""
-        return F.binary_cross_entropy_with_logits(logits, x.reshape(x.shape[0], N_PIXELS),
-                                                  reduction="none").sum(dim=1)
+        return bce_with_logits(logits, x.reshape(x.shape[0], N_PIXELS))
 
     def per_image_terms(self, x: torch.Tensor, y: torch.Tensor, sample: bool = True,
                         generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -132,7 +120,7 @@ class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
         in nats, of images x (N, 1, 28, 28) given digits y (N,). The decoder sees a sampled
         z = μ + σ·ε (``sample``) or z = μ; their sum is the negative ELBO."""
         mu, logvar = self.posterior(x, y)
-        z = self.reparameterize(mu, logvar, generator) if sample else mu
+        z = reparameterize(mu, logvar, generator) if sample else mu
         return self.pixel_bce(self.decode_logits(z, y), x), gaussian_kl(mu, logvar)
 
     def training_loss(self, x, y, generator):

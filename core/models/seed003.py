@@ -49,7 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel
+from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, adam, bce_with_logits
 
 #: the one generation mode: decode z ~ N(0, I) with the wanted digit
 NOISE = "noise"
@@ -180,13 +180,13 @@ class ConditionalGAN(DigitModel):
     def configure_optimizer(self, lr: float) -> GANOptimizers:
         """One Adam per network, both at ``lr`` with betas (0.5, 0.999) (seed 003 §5.2)."""
         return GANOptimizers(
-            generator=torch.optim.Adam(self.generator_net.parameters(), lr=lr, betas=ADAM_BETAS),
-            discriminator=torch.optim.Adam(self.discriminator_net.parameters(), lr=lr, betas=ADAM_BETAS))
+            generator=adam(self.generator_net.parameters(), lr, betas=ADAM_BETAS),
+            discriminator=adam(self.discriminator_net.parameters(), lr, betas=ADAM_BETAS))
 
     @staticmethod
     def _bce(logits: torch.Tensor, target: float) -> torch.Tensor:
         """Mean over the batch of −log D (target 1) or −log(1 − D) (target 0), in nats."""
-        return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, target))
+        return bce_with_logits(logits, torch.full_like(logits, target)).mean()
 
     def losses(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """The quantities of one batch, with gradients; images x (N, 1, 28, 28) in [0, 1], digits y (N,).
@@ -213,13 +213,14 @@ class ConditionalGAN(DigitModel):
             return self.losses(x, y, generator)
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, optimizer: GANOptimizers,
-                   generator: torch.Generator) -> dict[str, float]:
+                   generator: torch.Generator) -> dict[str, torch.Tensor]:
         """One discriminator step, then one generator step, on images x (N, 1, 28, 28) in [0, 1] with
         digits y (N,); ``optimizer`` comes from :meth:`configure_optimizer`.
 
         D step: minimise L_D on the real images (target 1) and on G(z | y), detached, (target 0).
         G step: minimise L_G = −mean log D(G(z | y) | y) through the updated D, moving only G's
-        weights. z is drawn once with ``generator``. Returns the keys of :meth:`losses` as floats:
+        weights. z is drawn once with ``generator``. Returns the keys of :meth:`losses` as detached
+        0-d tensors:
         ``d_loss``, ``d_real`` and ``d_fake`` measured before the D step, ``g_loss`` through the
         updated D before the G step. (§4.2 writes G's gradient with log(1 − D); we follow §5.3.3's
         L_G, the usual non-saturating form, which gives G useful gradients when D wins early.)
@@ -239,7 +240,7 @@ class ConditionalGAN(DigitModel):
         g_loss.backward()  # also fills D's gradients; the next D step clears them unused
         optimizer.generator.step()
 
-        d_loss, g_loss = float(d_loss.detach()), float(g_loss.detach())
+        d_loss, g_loss = d_loss.detach(), g_loss.detach()
         return {"loss": d_loss + g_loss, "d_loss": d_loss, "g_loss": g_loss,
-                "d_real": float(torch.sigmoid(real_logits.detach()).mean()),
-                "d_fake": float(torch.sigmoid(fake_logits.detach()).mean())}
+                "d_real": torch.sigmoid(real_logits.detach()).mean(),
+                "d_fake": torch.sigmoid(fake_logits.detach()).mean()}

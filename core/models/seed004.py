@@ -26,11 +26,10 @@ transposed convolutions) in PyTorch. The sigmoid is folded into BCE-with-logits 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import (DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, SAMPLE, DigitModel,
-                   gaussian_kl_per_dimension)
+                   bce_with_logits, gaussian_kl_per_dimension, reparameterize)
 
 
 class ConvolutionalVAE(DigitModel):
@@ -148,10 +147,8 @@ class ConvolutionalVAE(DigitModel):
     def _elbo_terms(self, x):
         """Per-image BCE (N,) and per-dimension KL (N, d), both in nats, through one reparameterized z."""
         mu, logvar = self.posterior(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)  # reparameterize
-        logits = self.decoder(z)
-        bce = F.binary_cross_entropy_with_logits(logits.reshape(-1, N_PIXELS), x.reshape(-1, N_PIXELS),
-                                                 reduction="none").sum(1)
+        logits = self.decoder(reparameterize(mu, logvar))
+        bce = bce_with_logits(logits.reshape(-1, N_PIXELS), x.reshape(-1, N_PIXELS))
         return bce, gaussian_kl_per_dimension(mu, logvar)
 
     def kernel_penalty(self) -> torch.Tensor:
