@@ -110,7 +110,8 @@ def _config_problem(config: dict[str, Any]) -> str | None:
 
 
 def _card_from_class(config: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Describe a run written before cards existed by building its model (imports torch)."""
+    """Describe a run written before cards existed by building its model and reading its samplers
+    (imports torch)."""
     from .models import model_class
 
     try:
@@ -118,7 +119,9 @@ def _card_from_class(config: dict[str, Any], path: Path) -> dict[str, Any]:
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError("its configuration names a model that cannot be built",
                               f"{path / CONFIG}: {exc}") from None
-    return model.card()
+    from .samplers import attach, load_samplers
+
+    return attach(model, load_samplers(path)[0]).card()  # the run's fitted samplers are modes too
 
 
 @dataclass(eq=False)

@@ -14,6 +14,7 @@ constructor arguments.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
 from dataclasses import dataclass, field
@@ -58,6 +59,28 @@ def _write_json(path: Path, data: Any) -> None:
     write_json(path, data)
 
 
+def check_run_folder(path: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse, before anything is computed, a run folder that cannot be written or that holds a run
+    to keep.
+
+    Raises:
+        FileExistsError: ``path`` is a file, or holds a run and ``overwrite`` is false.
+        PermissionError: the nearest existing folder above ``path`` cannot be written.
+    """
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise FileExistsError(f"{path} is a file, not a run folder; it is kept")
+    if not overwrite and path.is_dir() and any(path.iterdir()):
+        raise FileExistsError(f"{path} already holds a run; it is kept (--force replaces it)")
+    for folder in (path.parent, *path.parent.parents):  # the nearest existing one must be a writable folder
+        if folder.exists():
+            if not folder.is_dir():
+                raise FileExistsError(f"{folder} is a file, so {path} cannot be created")
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(f"{folder} cannot be written, so {path} cannot be created")
+            break
+
+
 def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
              history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True) -> Path:
     """Write a run folder (see module docstring); returns its path.
@@ -72,16 +95,13 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
         overwrite: replace a run folder already at ``path``.
 
     Raises:
-        FileExistsError: ``path`` exists (and ``overwrite`` is false) or is a file.
+        FileExistsError, PermissionError: see :func:`check_run_folder`.
     """
     import secrets
     import shutil
 
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise FileExistsError(f"{path} is a file, not a run folder; it is kept")
-    if path.is_dir() and any(path.iterdir()) and not overwrite:
-        raise FileExistsError(f"{path} already holds a run; it is kept")
+    check_run_folder(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
     staging.mkdir()
@@ -143,6 +163,12 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run
         raise CheckpointError("its weights do not fit the model its configuration describes",
                               f"{weights} does not fit {cls.__name__}({config.get('model_args')}): "
                               f"{str(exc)[:300]}") from None
+    from .samplers import attach, load_samplers
+
+    samplers, problems = load_samplers(path)
+    for name, why in problems.items():
+        logging.getLogger(__name__).warning("run %s: sampler file %s is left out: %s", path.name, name, why)
+    attach(model, samplers)
     model.to(device).eval()
     return Run(path.name, path, config, model, _read_json(path / HISTORY, False), _read_json(path / METRICS, False))
 

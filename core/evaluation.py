@@ -18,7 +18,7 @@ import hashlib
 import pickle
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -111,42 +111,35 @@ def _digest(images: torch.Tensor) -> str:
     return hashlib.sha1(images.detach().float().cpu().numpy().tobytes()).hexdigest()[:16]
 
 
-class Evaluator:
-    """Computes seed 000's Table 1 metrics (see :data:`core.leaderboard.METRICS`) for any model.
-
-    The expensive shared parts are made once and reused across runs: the judge and InceptionV3
-    features of the real test images (Inception's also cached on disk, keyed by the images' SHA-1,
-    under ``$DIGITLAB_CACHE/features/``), the InceptionV3 networks themselves (loaded on first need).
+class FeatureStore:
+    """The feature networks of the protocol and their features, made once and shared across runs: the
+    judge's and InceptionV3's (loaded on first need), and the features of the real test images
+    (Inception's also cached on disk, keyed by the images' SHA-1, under ``$DIGITLAB_CACHE/features/``).
 
     Args:
         test_x: float (N, 1, 28, 28) test images in [0, 1]; test_y: int64 (N,) their digits.
         judge: the judge classifier (role JUDGE), or None (judge metrics then say "unavailable").
-        device: where models and feature networks run.
-        fid_per_digit: generated images per digit for FID / IS (1,000 → 10,000 images).
-        gia_per_digit: generated images per digit for the Generated Images Accuracy (100 → 1,000).
+        device: where feature networks run.
         progress: ``progress(description)`` returns a wrapper for an iterable (a tqdm bar), or None.
         log: where status lines go.
         batch_size: images per forward pass of a feature network.
+        disk_cache: keep Inception features on disk (an interrupted evaluation resumes).
     """
 
     def __init__(self, test_x: torch.Tensor, test_y: torch.Tensor, judge: DigitModel | None,
-                 device: torch.device | str = "cpu", fid_per_digit: int = FID_PER_DIGIT,
-                 gia_per_digit: int = GIA_PER_DIGIT, progress: Callable[[str], Progress] | None = None,
+                 device: torch.device | str = "cpu", progress: Callable[[str], Progress] | None = None,
                  log: Callable[[str], None] = print, batch_size: int = 250, disk_cache: bool = True):
         self.test_x, self.test_y = test_x.float().cpu(), test_y.long().cpu()
         self.judge = judge.eval() if judge is not None else None
         self.device = torch.device(device)
-        self.fid_per_digit, self.gia_per_digit = int(fid_per_digit), int(gia_per_digit)
-        self.progress, self.log, self.batch_size = progress, log, int(batch_size)
-        self.disk_cache = disk_cache
+        self.progress, self.log, self.batch_size, self.disk_cache = progress, log, int(batch_size), disk_cache
         self._networks: dict[str, torch.nn.Module] = {}
         self._failures: dict[str, str] = {}
         self._real: dict[str, torch.Tensor] = {}
 
-    # --- feature networks ---------------------------------------------------------------------
-    def _network(self, key: str) -> torch.nn.Module | None:
+    def network(self, key: str) -> torch.nn.Module | None:
         """The feature network of ``key`` ("judge-features", "judge-logits", "inception-pool",
-        "inception-logits"), or None when it cannot be had (the reason is kept in ``_failures``)."""
+        "inception-logits"), or None when it cannot be had (:meth:`failure` says why)."""
         if key in self._networks or key in self._failures:
             return self._networks.get(key)
         if key.startswith("judge"):
@@ -164,12 +157,16 @@ class Evaluator:
         self._networks[key] = net.to(self.device).eval()
         return self._networks[key]
 
-    def _features(self, key: str, images: torch.Tensor, what: str, keep: bool = False) -> torch.Tensor:
+    def failure(self, key: str) -> str | None:
+        """Why the network of ``key`` cannot be had, or None when it can."""
+        return None if self.network(key) is not None else self._failures[key]
+
+    def features(self, key: str, images: torch.Tensor, what: str, keep: bool = False) -> torch.Tensor:
         """Features of ``images`` under network ``key``. Inception's are computed in chunks of
         :data:`CHUNK` images, each saved under ``$DIGITLAB_CACHE/features/<key>/<sha1>.pt`` as soon
         as it is done, so an interrupted evaluation resumes where it stopped; the chunks of
         generated images are deleted once the whole set is done unless ``keep``."""
-        net = self._network(key)
+        net = self.network(key)
         bar = self.progress(f"{key} · {what}") if self.progress else None
         if not (self.disk_cache and key.startswith("inception")):
             return extract(net, images, self.batch_size, self.device, bar)
@@ -195,10 +192,103 @@ class Evaluator:
         """Features (N, d) of the test images under network ``key``, computed once (Inception's
         are also kept on disk, so another process reuses them)."""
         if key not in self._real:
-            self._real[key] = self._features(key, self.test_x, "test images", keep=True)
+            self._real[key] = self.features(key, self.test_x, "test images", keep=True)
         return self._real[key]
 
-    # --- the protocol -------------------------------------------------------------------------
+
+class SampleSet(NamedTuple):
+    """A set of images a metric scores: images float (N, 1, 28, 28) in [0, 1], the digits they were
+    generated for (int64 (N,), or None for unconditional samples) and the mode that made them."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None
+    mode: str
+
+
+class SampleSets:
+    """The two image sets of the protocol for one model in one generation mode, each made on first
+    use and then shared by every metric that scores it: ``gia`` (``gia_per_digit`` per digit, seed
+    :data:`GIA_SEED`) and ``fid`` (``fid_per_digit`` per digit, seed :data:`FID_SEED`).
+
+    ``model`` None with ``real`` given: both sets are the real images (reference rows).
+    """
+
+    def __init__(self, model: DigitModel | None, mode: str | None, gia_per_digit: int, fid_per_digit: int,
+                 real: SampleSet | None = None):
+        self.model, self.gia_per_digit, self.fid_per_digit = model, int(gia_per_digit), int(fid_per_digit)
+        if model is None:
+            self.mode = REAL_MODE
+        elif model.can(GENERATE) and (mode is not None or type(model).generation_modes):
+            self.mode = str(model.generation_mode(mode))
+        else:  # the model's own default: prior samples (a fitted sampler is asked for by name)
+            self.mode = UNCONDITIONAL_MODE
+        self._sets: dict[str, SampleSet] = {"gia": real, "fid": real} if real is not None else {}
+
+    def gia(self) -> SampleSet:
+        """The set of the Generated Images Accuracy."""
+        return self._made("gia", self.gia_per_digit, GIA_SEED)
+
+    def fid(self) -> SampleSet:
+        """The set of FID and the Inception Score."""
+        return self._made("fid", self.fid_per_digit, FID_SEED)
+
+    def _made(self, key: str, per_digit: int, seed: int) -> SampleSet:
+        if key not in self._sets:
+            model, generator = self.model, torch.Generator().manual_seed(seed)
+            chunks, labels = [], None
+            with torch.no_grad():
+                if self.mode != UNCONDITIONAL_MODE:
+                    labels = torch.arange(N_CLASSES).repeat_interleave(per_digit)
+                    for i in range(0, labels.shape[0], 1000):
+                        chunks.append(model.generate(labels[i:i + 1000].to(model.device), generator=generator,
+                                                     mode=self.mode).float().cpu())
+                else:
+                    n = per_digit * N_CLASSES
+                    for i in range(0, n, 1000):
+                        chunks.append(model.sample(min(1000, n - i), generator=generator).float().cpu())
+            self._sets[key] = SampleSet(torch.cat(chunks), labels, self.mode)
+        return self._sets[key]
+
+
+class Evaluator:
+    """Rows of the results table for any model: seed 000's Table 1 metrics (see
+    :data:`core.leaderboard.METRICS`), each computed by its metric object's ``compute`` from a
+    :class:`FeatureStore` (shared across runs) and the model's :class:`SampleSets`.
+
+    Args:
+        test_x, test_y, judge, device, progress, log, batch_size, disk_cache: see :class:`FeatureStore`.
+        fid_per_digit: generated images per digit for FID / IS (1,000 → 10,000 images).
+        gia_per_digit: generated images per digit for the Generated Images Accuracy (100 → 1,000).
+    """
+
+    def __init__(self, test_x: torch.Tensor, test_y: torch.Tensor, judge: DigitModel | None,
+                 device: torch.device | str = "cpu", fid_per_digit: int = FID_PER_DIGIT,
+                 gia_per_digit: int = GIA_PER_DIGIT, progress: Callable[[str], Progress] | None = None,
+                 log: Callable[[str], None] = print, batch_size: int = 250, disk_cache: bool = True):
+        self.store = FeatureStore(test_x, test_y, judge, device, progress, log, batch_size, disk_cache)
+        self.fid_per_digit, self.gia_per_digit = int(fid_per_digit), int(gia_per_digit)
+        self.log = log
+
+    @property
+    def test_x(self) -> torch.Tensor:
+        return self.store.test_x
+
+    @property
+    def test_y(self) -> torch.Tensor:
+        return self.store.test_y
+
+    @property
+    def judge(self) -> DigitModel | None:
+        return self.store.judge
+
+    @judge.setter
+    def judge(self, judge: DigitModel | None) -> None:
+        self.store.judge = judge
+
+    def real_features(self, key: str) -> torch.Tensor:
+        """See :meth:`FeatureStore.real_features`."""
+        return self.store.real_features(key)
+
     def evaluate(self, model: DigitModel, metrics: Iterable[str] | None = None,
                  mode: str | None = None) -> list[dict[str, Any]]:
         """Rows of the results table for ``model``: one per requested metric (all by default).
@@ -215,41 +305,39 @@ class Evaluator:
             KeyError: an unknown metric name.
             ValueError: ``mode`` is not one of the model's generation modes.
         """
-        if mode is not None and mode not in model.generation_modes:
-            raise ValueError(f"{model.describe()} has no generation mode {mode!r}; choose from {model.generation_modes}")
+        if mode is not None:
+            if mode not in model.generation_modes:
+                raise ValueError(f"{model.describe()} has no generation mode {mode!r}; choose from "
+                                 f"{', '.join(model.generation_modes) or 'none'}")
         wanted = list(metrics) if metrics is not None else list(METRICS)
         unknown = [m for m in wanted if m not in METRICS]
         if unknown:
             raise KeyError(f"unknown metric(s) {', '.join(unknown)}; choose from {', '.join(METRICS)}")
         was_training = model.training
         model.eval()
-        rows = self._rows(wanted, model, {"mode": mode})
+        rows = self._rows(wanted, model, SampleSets(model, mode, self.gia_per_digit, self.fid_per_digit))
         model.train(was_training)
         return rows
 
-    def _rows(self, wanted: list[str], model: DigitModel | None, cache: dict[Any, Any]) -> list[dict[str, Any]]:
-        """One row per metric of ``wanted``; ``cache`` holds the generation mode asked for (key
-        "mode") and the image sets made so far (real ones put there by :meth:`evaluate_real`)."""
+    def _rows(self, wanted: list[str], model: DigitModel | None, sets: SampleSets) -> list[dict[str, Any]]:
         rows = []
         for key in wanted:
-            spec = METRICS[key]
-            reason = spec.not_applicable(model) if model is not None else None
+            metric = METRICS[key]
+            if metric.compute is None:
+                raise NotImplementedError(f"the metric {key} declares no computation")
+            reason = metric.not_applicable(model) if model is not None else None
             start = time.perf_counter()
-            if model is None:
-                gen_mode = REAL_MODE
-            else:
-                gen_mode = cache["mode"] or (model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE)
             row = {"metric": key, "status": "ok", "value": None, "spread": None, "n": None,
-                   "mode": gen_mode if key in GENERATED_METRICS else "",
-                   "protocol": spec.protocol, "note": "", "device": _device_name(self.device)}
+                   "mode": sets.mode if key in GENERATED_METRICS else "",
+                   "protocol": metric.protocol, "note": "", "device": _device_name(self.store.device)}
             if reason:
                 row.update(status="n/a", note=reason)
             else:
-                missing = [self._failures[n] for n in spec.networks if self._network(n) is None]
+                missing = [why for why in map(self.store.failure, metric.networks) if why]
                 if missing:
                     row.update(status="unavailable", note=missing[0])
                 else:
-                    row.update(getattr(self, f"_{key}")(model, cache))
+                    row.update(metric.compute(model, self.store, sets))
             row.update(seconds=round(time.perf_counter() - start, 2), evaluated_at=_now())
             rows.append(row)
             if row["status"] == "ok":
@@ -258,73 +346,6 @@ class Evaluator:
             else:
                 self.log(f"  {key}: {row['status']} ({row['note']})")
         return rows
-
-    def _generated(self, model: DigitModel, per_digit: int, seed: int,
-                   cache: dict) -> tuple[torch.Tensor, torch.Tensor | None, str]:
-        """Label-balanced generations (10·per_digit images, labels) in the mode ``cache["mode"]``
-        (None: the model's default), or unconditional samples; made once per evaluate() call."""
-        key = (per_digit, seed)
-        if key not in cache:
-            generator = torch.Generator().manual_seed(seed)
-            chunks, labels = [], None
-            with torch.no_grad():
-                if model.can(GENERATE):
-                    mode = cache["mode"] or model.generation_modes[0]
-                    labels = torch.arange(N_CLASSES).repeat_interleave(per_digit)
-                    for i in range(0, labels.shape[0], 1000):
-                        chunks.append(model.generate(labels[i:i + 1000].to(model.device), generator=generator,
-                                                     mode=mode).float().cpu())
-                else:
-                    mode = UNCONDITIONAL_MODE
-                    n = per_digit * N_CLASSES
-                    for i in range(0, n, 1000):
-                        chunks.append(model.sample(min(1000, n - i), generator=generator).float().cpu())
-            cache[key] = (torch.cat(chunks), labels, mode)
-        return cache[key]
-
-    def _fid_set(self, model, cache):
-        return self._generated(model, self.fid_per_digit, FID_SEED, cache)
-
-    def _generated_accuracy(self, model, cache):
-        images, labels, mode = self._generated(model, self.gia_per_digit, GIA_SEED, cache)
-        logits = self._features("judge-logits", images, "generated")
-        return {"value": accuracy(logits, labels), "n": int(images.shape[0]), "mode": mode}
-
-    def _fid(self, key, model, cache):
-        images, _, mode = self._fid_set(model, cache)
-        value = frechet_distance(self.real_features(key), self._features(key, images, "generated"))
-        return {"value": value, "n": int(images.shape[0]), "mode": mode,
-                "note": f"against {self.test_x.shape[0]} test images"}
-
-    def _fid_inception(self, model, cache):
-        return self._fid("inception-pool", model, cache)
-
-    def _fid_judge(self, model, cache):
-        return self._fid("judge-features", model, cache)
-
-    def _inception_score(self, key, model, cache):
-        images, _, mode = self._fid_set(model, cache)
-        mean, std = inception_score(self._features(key, images, "generated"), splits=IS_SPLITS)
-        return {"value": mean, "spread": std, "n": int(images.shape[0]), "mode": mode}
-
-    def _is_inception(self, model, cache):
-        return self._inception_score("inception-logits", model, cache)
-
-    def _is_judge(self, model, cache):
-        return self._inception_score("judge-logits", model, cache)
-
-    def _classification_accuracy(self, model, cache):
-        return {"value": classification_accuracy(model, self.test_x, self.test_y), "n": int(self.test_x.shape[0]),
-                "mode": IMAGE_ONLY}
-
-    def _reconstruction_bce(self, model, cache):
-        both = IMAGE_AND_DIGIT in model.input_modes
-        value = reconstruction_error(model, self.test_x.to(model.device), self.test_y.to(model.device) if both else None)
-        return {"value": value, "n": int(self.test_x.shape[0]), "mode": IMAGE_AND_DIGIT if both else IMAGE_ONLY}
-
-    def _reconstruction_bce_image_only(self, model, cache):
-        value = reconstruction_error(model, self.test_x.to(model.device), None)
-        return {"value": value, "n": int(self.test_x.shape[0]), "mode": IMAGE_ONLY}
 
     def evaluate_real(self, images: torch.Tensor, labels: torch.Tensor,
                       metrics: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -336,10 +357,60 @@ class Evaluator:
             metrics: a subset of the generated-image metrics (default: all five); others are skipped.
         """
         wanted = set(metrics) if metrics is not None else set(REAL_METRICS)
-        real = (images.float().cpu(), labels.long().cpu(), REAL_MODE)
         # the real set stands in for both generated sets, so the very same metric code scores it
-        cache = {"mode": None, (self.gia_per_digit, GIA_SEED): real, (self.fid_per_digit, FID_SEED): real}
-        return self._rows([k for k in REAL_METRICS if k in wanted], None, cache)
+        real = SampleSet(images.float().cpu(), labels.long().cpu(), REAL_MODE)
+        sets = SampleSets(None, None, self.gia_per_digit, self.fid_per_digit, real=real)
+        return self._rows([k for k in REAL_METRICS if k in wanted], None, sets)
+
+
+# --- the metrics' computations, called through their objects in core.leaderboard.METRICS -------------
+
+def generated_accuracy(model: DigitModel | None, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """The judge's accuracy on the ``gia`` set against the digits asked for."""
+    images, labels, mode = sets.gia()
+    if labels is None:
+        return {"status": "n/a", "mode": mode,
+                "note": "its default samples are drawn without a digit, so there is none to check"}
+    logits = store.features("judge-logits", images, "generated")
+    return {"value": accuracy(logits, labels), "n": int(images.shape[0]), "mode": mode}
+
+
+def frechet(key: str) -> Callable[[DigitModel | None, FeatureStore, SampleSets], dict[str, Any]]:
+    """FID of the ``fid`` set against the test images in the features of network ``key``."""
+    def compute(model, store, sets):
+        images, _, mode = sets.fid()
+        value = frechet_distance(store.real_features(key), store.features(key, images, "generated"))
+        return {"value": value, "n": int(images.shape[0]), "mode": mode,
+                "note": f"against {store.test_x.shape[0]} test images"}
+    return compute
+
+
+def inception_score_with(key: str) -> Callable[[DigitModel | None, FeatureStore, SampleSets], dict[str, Any]]:
+    """Inception Score of the ``fid`` set under the class logits of network ``key``."""
+    def compute(model, store, sets):
+        images, _, mode = sets.fid()
+        mean, std = inception_score(store.features(key, images, "generated"), splits=IS_SPLITS)
+        return {"value": mean, "spread": std, "n": int(images.shape[0]), "mode": mode}
+    return compute
+
+
+def classification_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """The model's own classification of the test images, image alone."""
+    return {"value": classification_accuracy(model, store.test_x, store.test_y), "n": int(store.test_x.shape[0]),
+            "mode": IMAGE_ONLY}
+
+
+def reconstruction_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """Reconstruction BCE of the test images, with the digit where the model takes it."""
+    both = IMAGE_AND_DIGIT in model.input_modes
+    value = reconstruction_error(model, store.test_x.to(model.device), store.test_y.to(model.device) if both else None)
+    return {"value": value, "n": int(store.test_x.shape[0]), "mode": IMAGE_AND_DIGIT if both else IMAGE_ONLY}
+
+
+def reconstruction_image_only_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """Reconstruction BCE of the test images from the image alone."""
+    value = reconstruction_error(model, store.test_x.to(model.device), None)
+    return {"value": value, "n": int(store.test_x.shape[0]), "mode": IMAGE_ONLY}
 
 
 class _JudgeHead(torch.nn.Module):

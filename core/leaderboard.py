@@ -58,15 +58,28 @@ def _image_only_variant(model: Any) -> str | None:
     return None
 
 
+def _evaluation():
+    """core.evaluation (torch and torchmetrics), imported when a metric is first computed, so this
+    module and the dashboard pages that list metrics stay free of them."""
+    from . import evaluation
+
+    return evaluation
+
+
 @dataclass(frozen=True)
 class MetricSpec:
-    """One column of the leaderboard: what it measures and how, and when it applies."""
+    """One column of the leaderboard: what it measures and how, when it applies, and its computation.
+
+    ``compute(model, store, sets)`` returns the figures of one row (``value``, ``n``, ``mode`` and
+    optionally ``spread``, ``note``) from a :class:`core.evaluation.FeatureStore` and the model's
+    :class:`core.evaluation.SampleSets` (``model`` is None for real images).
+    """
 
     key: str
     label: str
     #: "higher" or "lower": which direction is better
     better: str
-    #: feature networks the metric needs (see core.evaluation.Evaluator._network)
+    #: feature networks the metric needs (see core.evaluation.FeatureStore.network)
     networks: tuple[str, ...]
     #: model → None when the metric applies, else the reason it does not
     not_applicable: Callable[[Any], str | None]
@@ -78,6 +91,7 @@ class MetricSpec:
     #: the image set the figure is computed on: "gia" (the 1,000 judged generations), "fid" (the
     #: 10,000 generations of FID and IS) or "test" (the test images); sets the expected sample count
     sample_set: str = "fid"
+    compute: Callable[[Any, Any, Any], dict[str, Any]] | None = None
 
 
 METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in (
@@ -88,7 +102,8 @@ METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in (
         "argmax of the judge classifier compared with the label asked for",
         "Ask the model for 100 of each digit and let an independent classifier (the judge, a CNN "
         "trained on MNIST with augmentation) read them. The share it reads as the requested digit. Higher is better: the digits "
-        "are recognisable and of the right class.", table1="generated_accuracy", sample_set="gia"),
+        "are recognisable and of the right class.", table1="generated_accuracy", sample_set="gia",
+        compute=lambda *a: _evaluation().generated_accuracy(*a)),
     MetricSpec(
         "fid_inception", "FID (InceptionV3)", "lower", ("inception-pool",), _generates,
         "Fréchet distance between InceptionV3 pool features (2,048-d, TF graph of 2015-12-05) of 10,000 "
@@ -98,31 +113,35 @@ METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in (
         "images and another to those of real test digits, and measure the distance between the two. Lower "
         "is better: the generated set looks like real digits in quality and variety. Comparable with other "
         "papers only at the same sample count and the same Inception network.",
-        table1="fid", digits=2),
+        table1="fid", digits=2, compute=lambda *a: _evaluation().frechet("inception-pool")(*a)),
     MetricSpec(
         "fid_judge", "FID (judge features)", "lower", ("judge-features",), _generates,
         "Fréchet distance between the judge's 128-d penultimate features of the same 10,000 generated images "
         "and of the 10,000 test images",
         "The same distance in the feature space of our MNIST classifier (the judge) instead of InceptionV3. "
-        "Fast (seconds on a CPU) and tuned to digits, but not comparable with published FIDs.", digits=2),
+        "Fast (seconds on a CPU) and tuned to digits, but not comparable with published FIDs.", digits=2,
+        compute=lambda *a: _evaluation().frechet("judge-features")(*a)),
     MetricSpec(
         "is_inception", "Inception Score (InceptionV3)", "higher", ("inception-logits",), _generates,
         f"exp E KL(p(y|x) ‖ p(y)) over the 1,000 ImageNet classes of torchvision's InceptionV3, the same 10,000 "
         f"generated images, {IS_SPLITS} splits (mean; spread = std over splits)",
         "How confidently and how variously an ImageNet classifier labels the images. Higher is better, "
-        "but ImageNet has no digit classes, so on MNIST it measures little.", table1="inception_score"),
+        "but ImageNet has no digit classes, so on MNIST it measures little.", table1="inception_score",
+        compute=lambda *a: _evaluation().inception_score_with("inception-logits")(*a)),
     MetricSpec(
         "is_judge", "Inception Score (judge)", "higher", ("judge-logits",), _generates,
         f"exp E KL(p(y|x) ‖ p(y)) over the judge's 10 digit classes, the same 10,000 generated images, "
         f"{IS_SPLITS} splits (mean; spread = std over splits)",
         "The Inception Score with our digit classifier in place of InceptionV3: high when each image is "
-        "clearly one digit and all ten digits occur equally. At most 10; real test digits score about 9.9."),
+        "clearly one digit and all ten digits occur equally. At most 10; real test digits score about 9.9.",
+        compute=lambda *a: _evaluation().inception_score_with("judge-logits")(*a)),
     MetricSpec(
         "classification_accuracy", "Classification Accuracy", "higher", (),
         _needs(CLASSIFY, "does not classify"),
         "argmax of the model's own classify(image), image alone as input, on the 10,000 MNIST test images",
         "Show the model only the image and ask which digit it is. The share it gets right on the 10,000 "
-        "test images. Higher is better.", table1="classification_accuracy", digits=4, sample_set="test"),
+        "test images. Higher is better.", table1="classification_accuracy", digits=4, sample_set="test",
+        compute=lambda *a: _evaluation().classification_on_test(*a)),
     MetricSpec(
         "reconstruction_bce", "Reconstruction Error (BCE)", "lower", (),
         _needs(RECONSTRUCT, "does not reconstruct"),
@@ -130,12 +149,12 @@ METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in (
         "input image+digit where the model takes it, else the image; deterministic code (posterior mean)",
         "Encode a test image, decode it, and measure how far the result is from the original, in nats per "
         "image (summed over pixels). Lower is better.", table1="reconstruction_bce", digits=2,
-        sample_set="test"),
+        sample_set="test", compute=lambda *a: _evaluation().reconstruction_on_test(*a)),
     MetricSpec(
         "reconstruction_bce_image_only", "Reconstruction BCE, image only", "lower", (), _image_only_variant,
         "as Reconstruction Error, with the image alone as input (the digit withheld)",
         "The same reconstruction error when the model is not told the digit: how much the digit input "
-        "helps.", digits=2, sample_set="test"),
+        "helps.", digits=2, sample_set="test", compute=lambda *a: _evaluation().reconstruction_image_only_on_test(*a)),
 )}
 
 
@@ -276,10 +295,19 @@ def fewer_seeds_note(row: pd.Series, row_seeds: str) -> str:
     return f" [seed {row['seeds']}]" if row["status"] == "ok" and row["seeds"] and row["seeds"] != row_seeds else ""
 
 
+def is_reference(model: str) -> bool:
+    """True for the rows that are references, not ranked: real images, and models that declare
+    themselves a reference of the state of the art (``reference = True``, e.g. the diffusion model)."""
+    from .models import REGISTRY
+
+    return model == REFERENCE_MODEL or bool(getattr(REGISTRY.get(model), "reference", False))
+
+
 def best_per_metric(summary: pd.DataFrame) -> dict[str, tuple[str, Any]]:
-    """{metric: (model, latent_dim)} of the best mean in each column (reference rows excluded)."""
+    """{metric: (model, latent_dim)} of the best mean in each column (reference rows excluded: real
+    images and state-of-the-art reference models)."""
     best = {}
-    ok = summary[(summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
+    ok = summary[(summary["status"] == "ok") & ~summary["model"].map(is_reference).astype(bool)]
     for metric, group in ok.groupby("metric"):
         spec = METRICS.get(metric)
         if spec is None:

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .atomic import atomic_path
-from .checkpoints import save_run
+from .checkpoints import check_run_folder, save_run
 from .data import MnistSplits
 from .device import resolve_device
 from .evaluation import evaluate_test_metrics
@@ -185,12 +185,13 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
             that cannot be read or belongs to other settings.
         KeyError: an unknown model name.
         TrainingDiverged: the training loss is not finite (NaN or infinite); names the epoch.
-        FileExistsError: ``out_dir`` holds a run and ``overwrite`` is false (checked before training).
+        FileExistsError, PermissionError: ``out_dir`` cannot be written, or holds a run and ``overwrite``
+            is false (see :func:`core.checkpoints.check_run_folder`; checked before training).
     """
     cfg.validate()
     device = resolve_device(cfg.device)
-    if out_dir is not None and not overwrite:
-        check_out_dir(out_dir)
+    if out_dir is not None:
+        check_run_folder(out_dir, overwrite)
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, **cfg.model_args).to(device)
     optimizer = model.configure_optimizer(cfg.lr)
@@ -262,27 +263,3 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     if resume_path is not None:
         resume_path.unlink(missing_ok=True)
     return result
-
-
-def check_out_dir(run_dir: str | Path) -> None:
-    """Refuse, before any training, a run folder that cannot be written or already holds a run.
-
-    Raises:
-        FileExistsError: ``run_dir`` holds a finished run (use overwrite / ``--force``), or is a file.
-        PermissionError: its parent folder cannot be created or written.
-    """
-    import os
-
-    run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise FileExistsError(f"{run_dir} is a file, not a run folder")
-    if run_dir.is_dir() and any(run_dir.iterdir()):
-        raise FileExistsError(f"{run_dir} already holds a run; it is kept (--force replaces it)")
-    parent = run_dir.parent
-    for folder in (parent, *parent.parents):  # the nearest existing ancestor must be a writable folder
-        if folder.exists():
-            if not folder.is_dir():
-                raise FileExistsError(f"{folder} is a file, so {run_dir} cannot be created")
-            if not os.access(folder, os.W_OK | os.X_OK):
-                raise PermissionError(f"{folder} cannot be written, so {run_dir} cannot be created")
-            break

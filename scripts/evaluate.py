@@ -43,7 +43,7 @@ from core.checkpoints import CheckpointError, list_run_dirs, load_run
 from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
-from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, UNCONDITIONAL_MODE, TableError,
+from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, TableError, default_mode,
                               add_rows, default_rows, fewer_seeds_note, merge_rows, read_table, summarize,
                               union_seeds, zoo_rank)
 from core.models.base import JUDGE
@@ -209,7 +209,8 @@ def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test:
     if run.model.role == JUDGE:
         tqdm.write(f"skipped {name}: the judge scores the others; its accuracy is in its metrics.json")
         return [], True
-    modes = [None] + (list(run.model.generation_modes[1:]) if args.all_modes else [])
+    default = default_mode(run.config["model"])
+    modes = [None] + ([m for m in run.model.generation_modes if m != default] if args.all_modes else [])
     shipped = path.parent.resolve() == (REPO_ROOT / "checkpoints").resolve()
     base = {"run": name, "model": run.config["model"], "display_name": run.model.display_name,
             "latent_dim": run.model.latent_dim, "seed": run.config.get("training", {}).get("seed"),
@@ -218,7 +219,7 @@ def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test:
     for mode in modes:
         metrics = wanted if mode is None else [m for m in wanted if m in GENERATED_METRICS]
         if args.skip_done and table is not None:
-            metrics = [m for m in metrics if not _done(table, name, m, mode or _mode_of(run.model, m), n_test, args)]
+            metrics = [m for m in metrics if not _done(table, name, m, mode or default, n_test, args)]
         if not metrics:
             tqdm.write(f"{name}{'' if mode is None else ' (' + mode + ')'}: requested metrics already in the table")
             continue
@@ -298,11 +299,6 @@ def _evaluate_on_ray(args, names: list[str], available: dict[str, Path], wanted:
     finally:
         ray.shutdown()
     return min(failed, 1)
-
-
-def _mode_of(model, metric: str) -> str:
-    """The generation mode the table records for ``metric`` by default (see Evaluator.evaluate)."""
-    return model.generation_modes[0] if model.generation_modes else UNCONDITIONAL_MODE
 
 
 def _done(table, run: str, metric: str, mode: str, n_test: int, args) -> bool:

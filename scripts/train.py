@@ -22,11 +22,11 @@ from pathlib import Path
 
 from scripts._cli import REPO_ROOT, non_negative_int, positive_float, positive_int
 
-from core.checkpoints import run_name
+from core.checkpoints import check_run_folder, run_name
 from core.data import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
 from core.models import REGISTRY, build_model
-from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, in_progress_dir, train
+from core.training import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -81,12 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     problems = []
     for *_, out in plan:
         try:
-            if not args.force:
-                check_out_dir(out)
-            elif out.exists() and not out.is_dir():
-                raise FileExistsError(f"{out} is a file, not a run folder")
-            else:
-                check_out_dir(out / "probe")  # the folder's parent must be writable
+            check_run_folder(out, overwrite=args.force)
         except (FileExistsError, PermissionError) as exc:
             problems.append(str(exc))
         in_progress = in_progress_dir(out) / RESUME

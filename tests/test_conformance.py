@@ -14,6 +14,7 @@ import torch
 
 from core.checkpoints import load_run, save_run
 from core.models import REGISTRY, UnsupportedCapability
+from core.models.modes import GenerationMode
 from core.models.base import (ALL_CAPABILITIES, CLASSIFY, DECODE, ENCODE, GENERATE, INPUT_MODES, JUDGE, MODEL,
                               RECONSTRUCT, RESTYLE, DIGIT_ONLY, IMAGE_ONLY)
 
@@ -52,6 +53,9 @@ def test_declarations(name):
     assert cls.role in (MODEL, JUDGE)
     assert set(cls.input_modes) <= set(INPUT_MODES)
     assert bool(cls.generation_modes) == (GENERATE in cls.capabilities)
+    for mode in cls.generation_modes:  # objects carrying their description and sampling, named uniquely
+        assert isinstance(mode, GenerationMode) and mode.description and mode._sample is not None
+    assert len(set(cls.generation_modes)) == len(cls.generation_modes)
     assert "loss" in cls.loss_components and set(cls.plotted_losses) <= set(cls.loss_components)
     assert set(cls.default_training) <= {"epochs", "batch_size", "lr"}
 

@@ -206,3 +206,23 @@ def test_inception_score_with_inceptionv3_runs_through_torchvisions_classifier(t
     row = fresh.evaluate(vae, ["is_inception"])[0]
     assert row["status"] == "ok" and row["n"] == 30
     assert 1.0 <= row["value"] <= 1000.0 and row["spread"] is not None
+
+
+def test_the_evaluator_computes_each_metric_through_its_object(tiny_evaluator, monkeypatch, single_thread):
+    """A metric is an object with its protocol and its computation: a new one is one object, and the
+    evaluator serves it with no other edit (the sets it scores are made once per evaluation)."""
+    import dataclasses
+
+    assert all(callable(spec.compute) for spec in METRICS.values())
+    made = []
+
+    def constant(model, store, sets):
+        images, labels, mode = sets.fid()
+        made.append(id(images))
+        return {"value": 42.0, "n": int(images.shape[0]), "mode": mode}
+
+    spec = dataclasses.replace(METRICS["fid_judge"], key="constant", compute=constant)
+    monkeypatch.setitem(METRICS, "constant", spec)
+    rows = tiny_evaluator.evaluate(build_model("cgan").eval(), ["constant", "fid_judge", "constant"])
+    assert [r["value"] for r in rows][::2] == [42.0, 42.0] and rows[0]["n"] == 30 and rows[0]["mode"] == "noise"
+    assert rows[1]["status"] == "ok" and len(set(made)) == 1  # one generated set, shared

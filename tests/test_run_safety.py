@@ -12,7 +12,8 @@ import core.training
 from core.catalog import list_run_dirs
 from core.checkpoints import load_run, save_run
 from core.models import build_model
-from core.training import RESUME, TrainConfig, TrainingDiverged, check_out_dir, train
+from core.checkpoints import check_run_folder
+from core.training import RESUME, TrainConfig, TrainingDiverged, train
 from test_cli import REPO_ROOT as REPO, TRAIN, run_script
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -52,7 +53,7 @@ def test_out_dir_problems_are_found_before_training(tmp_path):
     assert result.returncode == 2 and "is a file" in result.stderr and "nothing was trained" in result.stderr
     assert not (tmp_path / "no-data").exists()
     with pytest.raises(FileExistsError, match="is a file"):
-        check_out_dir(tmp_path / "afile" / "cae-z2-s0")
+        check_run_folder(tmp_path / "afile" / "cae-z2-s0")
 
 
 def test_a_diverging_run_stops_with_a_sentence(tiny, tmp_path, mnist_root):

@@ -20,6 +20,7 @@ _MODEL_MODULES: tuple[tuple[str, str], ...] = (
     ("seed002", "MultilayerCVAE"),
     ("seed003", "ConditionalGAN"),
     ("seed004", "ConvolutionalVAE"),
+    ("diffusion", "ClassConditionalDiffusion"),
     ("judge", "JudgeClassifier"),
 )
 _registry: dict[str, type] | None = None

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from .modes import GenerationMode, find_mode  # noqa: F401
 from .capabilities import (ALL_CAPABILITIES, CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE,  # noqa: F401
                            IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES, JUDGE, MODEL, N_CLASSES, N_PIXELS,
                            RECONSTRUCT, RESTYLE, SAMPLE)
@@ -119,8 +120,11 @@ class DigitModel(nn.Module):
     capabilities: ClassVar[frozenset[str]] = frozenset()
     #: input modes :meth:`encode` and :meth:`reconstruct` accept
     input_modes: ClassVar[tuple[str, ...]] = (IMAGE_AND_DIGIT,)
-    #: ways :meth:`generate` can produce images; the first is the default
-    generation_modes: ClassVar[tuple[str, ...]] = ()
+    #: ways :meth:`generate` can produce images (:class:`~core.models.modes.GenerationMode` objects,
+    #: each with its description, source and sampling); the first is the default
+    generation_modes: ClassVar[tuple[GenerationMode, ...]] = ()
+    #: True for a model shown as a reference of the state of the art, not one of the seeds' models
+    reference: ClassVar[bool] = False
     #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
     loss_components: ClassVar[tuple[str, ...]] = ("loss",)
     #: unit of each loss component for axis titles; components not listed are in :data:`NATS_PER_IMAGE`
@@ -190,10 +194,28 @@ class DigitModel(nn.Module):
         """Log-probabilities (N, 10) of each digit given the image alone."""
         raise self._unsupported(CLASSIFY)
 
+    @torch.no_grad()
     def generate(self, labels: torch.Tensor, generator: torch.Generator | None = None,
                  mode: str | None = None) -> torch.Tensor:
-        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,), one per label."""
-        raise self._unsupported(GENERATE)
+        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,), one per label, drawn in the
+        generation mode named ``mode`` (default: the first of ``generation_modes``) by that mode's
+        sampling; ``generator`` (a ``torch.Generator``) makes the draw reproducible.
+
+        Raises:
+            UnsupportedCapability: the model does not generate from digits.
+            ValueError: an unknown mode (the message lists the model's).
+        """
+        if not self.can(GENERATE):
+            raise self._unsupported(GENERATE)
+        return self.generation_mode(mode).sample(self, labels.long().to(self.device), generator)
+
+    def generation_mode(self, name: str | None = None) -> GenerationMode:
+        """The generation mode called ``name`` (None: the default, the first).
+
+        Raises:
+            ValueError: no such mode (the message lists the model's).
+        """
+        return find_mode(self.generation_modes, name)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images (n, 1, 28, 28) in [0, 1] drawn from the model without a label (prior samples)."""

@@ -26,14 +26,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
-                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, bce_with_logits, gaussian_kl,
-                   reparameterize)
+                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, GenerationMode, bce_with_logits,
+                   gaussian_kl, reparameterize)
 
-#: generation modes (see ``generate``): z from the ex-post per-digit latent density, z from the CVAE's
-#: digit-only posterior q(z | digit), or the single deterministic digit-only output
-DENSITY = "density"
-POSTERIOR = "posterior"
-DETERMINISTIC = "deterministic"
+#: generation modes: z from the ex-post per-digit latent density, z from the CVAE's digit-only
+#: posterior q(z | digit), or the single deterministic digit-only output
+DENSITY = GenerationMode(
+    "density", "z drawn from an ex-post Gaussian per digit fitted to the training images' latent codes, "
+    "decoded (the same recipe for every model)", "Ghosh et al. 2020",
+    sample=lambda model, labels, generator: model.decode(model.density_codes(labels, generator)))
+POSTERIOR = GenerationMode(
+    "posterior", "z drawn from the CVAE's digit-only posterior q(z | digit), decoded",
+    sample=lambda model, labels, generator: model.decode(model.posterior_codes(labels, generator)))
+DETERMINISTIC = GenerationMode(
+    "deterministic", "one image per digit: the digit-only code decoded (the CVAE: the mean of q(z | digit))",
+    sample=lambda model, labels, generator: model.decode(model.encode(None, labels)), varied=False)
 
 
 def _pathway(in_features: int, hidden: int) -> nn.Sequential:
@@ -170,31 +177,17 @@ class _JointAutoencoder(DigitModel):
         return torch.randn(n, self.latent_dim, generator=generator, device=device).to(self.device)
 
     @torch.no_grad()
-    def generate(self, labels, generator=None, mode=None):
-        """Images (N, 1, 28, 28) of the digits ``labels`` (N,); ``mode`` is one of
-        ``generation_modes`` (the first is the default):
-
-        * ``"density"``: decode z = mean[y] + L[y] ε from the ex-post per-digit Gaussian over the
-          training codes (varied images; ``generator`` makes them reproducible);
-        * ``"posterior"`` (CVAE only): decode z ~ q(z | digit), the digit-only posterior;
-        * ``"deterministic"``: decode the digit-only code (CVAE: its mean), one image per digit.
+    def density_codes(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes (N, d) z = mean[y] + L[y] ε drawn from the ex-post per-digit Gaussian over the
+        training codes for digits ``labels`` (N,) int64 on the model's device.
 
         Raises:
-            ValueError: unknown mode, or ``"density"`` before the density was fitted.
+            ValueError: the density was not fitted yet.
         """
-        mode = mode or self.generation_modes[0]
-        if mode not in self.generation_modes:
-            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
-        labels = labels.long().to(self.device)
-        if mode == DETERMINISTIC:
-            return self.decode(self.encode(None, labels))
-        if mode == POSTERIOR:
-            mu, logvar = self.posterior(None, labels)
-            return self.decode(mu + torch.exp(0.5 * logvar) * self._noise(labels.shape[0], generator))
         if not bool(self.density_fitted):
             raise ValueError("the latent density is not fitted yet (after_training fits it)")
         eps = self._noise(labels.shape[0], generator).unsqueeze(-1)
-        return self.decode(self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1))
+        return self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1)
 
 
 class ConditionalAutoencoder(_JointAutoencoder):
@@ -275,6 +268,12 @@ class ConditionalVAE(_JointAutoencoder):
     def encode(self, x=None, y=None):
         """Posterior mean μ (N, d) of the given inputs (any of the three input modes)."""
         return self.posterior(x, y)[0]
+
+    @torch.no_grad()
+    def posterior_codes(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes (N, d) z ~ q(z | digit) of the digit-only posterior for digits ``labels`` (N,)."""
+        mu, logvar = self.posterior(None, labels)
+        return mu + torch.exp(0.5 * logvar) * self._noise(labels.shape[0], generator)
 
     def latent(self, h):
         mu, logvar = self.to_mu(h), self.to_logvar(h)

@@ -39,11 +39,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import (CLASSIFY, DECODE, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, N_PIXELS,
-                   RECONSTRUCT, RESTYLE, DigitModel, bce_with_logits, gaussian_kl, reparameterize)
+                   RECONSTRUCT, RESTYLE, DigitModel, GenerationMode, bce_with_logits, gaussian_kl, reparameterize)
 
 #: generation modes (see ``generate``): z drawn from the prior N(0, I), or z = 0 (its mean)
-PRIOR = "prior"
-DETERMINISTIC = "deterministic"
+PRIOR = GenerationMode(
+    "prior", "z drawn from the prior N(0, I), decoded with the digit",
+    sample=lambda model, labels, generator: model.decode(model.prior_codes(labels.shape[0], generator), labels))
+DETERMINISTIC = GenerationMode(
+    "deterministic", "one image per digit: z = 0, the prior's mean, decoded with the digit",
+    sample=lambda model, labels, generator: model.decode(
+        torch.zeros(labels.shape[0], model.latent_dim, device=model.device), labels), varied=False)
 
 
 class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
@@ -179,29 +184,11 @@ class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
         y = self._digits(x, y)
         return self.decode(self.posterior(x, y)[0], y)
 
-    @torch.no_grad()
-    def generate(self, labels, generator=None, mode=None):
-        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,); ``mode`` is one of
-        ``generation_modes`` (the first is the default):
-
-        * ``"prior"``: decode z ~ N(0, I) with the label; ε is drawn with ``generator`` on its own
-          device and moved to the model's, so a seeded generator gives the same images;
-        * ``"deterministic"``: decode z = 0, the prior's mean (one image per digit).
-
-        Raises:
-            ValueError: unknown mode.
-        """
-        mode = mode or self.generation_modes[0]
-        if mode not in self.generation_modes:
-            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
-        labels = labels.long().to(self.device)
-        shape = (labels.shape[0], self.latent_dim)
-        if mode == DETERMINISTIC:
-            z = torch.zeros(shape, device=self.device)
-        else:
-            device = generator.device if generator is not None else self.device
-            z = torch.randn(shape, generator=generator, device=device).to(self.device)
-        return self.decode(z, labels)
+    def prior_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Codes (n, d) z ~ N(0, I) on the model's device; ε is drawn with ``generator`` on its own
+        device and moved, so a seeded generator gives the same codes on any device."""
+        device = generator.device if generator is not None else self.device
+        return torch.randn((n, self.latent_dim), generator=generator, device=device).to(self.device)
 
     @torch.no_grad()
     def restyle(self, x, y, targets):

@@ -49,10 +49,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, adam, bce_with_logits
+from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, GenerationMode, adam, bce_with_logits
 
 #: the one generation mode: decode z ~ N(0, I) with the wanted digit
-NOISE = "noise"
+NOISE = GenerationMode(
+    "noise", "the generator fed noise z ~ N(0, I) and the digit",
+    sample=lambda model, labels, generator: model.decode(model._noise(labels.shape[0], generator), labels))
 #: LeakyReLU slope of the discriminator, f(x) = max(0.01x, x) (seed 003 §5.3.2)
 LEAKY_SLOPE = 0.01
 #: Adam's betas for both networks (seed 003 §5.2)
@@ -162,19 +164,6 @@ class ConditionalGAN(DigitModel):
         if y is None:
             raise ValueError("the cGAN's generator needs the digit y")
         return ((self.generator_output(z.to(self.device), y) + 1) / 2).reshape(-1, 1, 28, 28)
-
-    @torch.no_grad()
-    def generate(self, labels, generator=None, mode=None):
-        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,): G(z | y) with
-        z ~ N(0, I) drawn with ``generator`` (the same seed gives the same images).
-
-        Raises:
-            ValueError: a mode other than ``"noise"``.
-        """
-        mode = mode or self.generation_modes[0]
-        if mode not in self.generation_modes:
-            raise ValueError(f"unknown generation mode {mode!r}; choose from {self.generation_modes}")
-        return self.decode(self._noise(labels.shape[0], generator), labels)
 
     # --- training -----------------------------------------------------------------------------------
     def configure_optimizer(self, lr: float) -> GANOptimizers:

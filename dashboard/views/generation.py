@@ -8,19 +8,13 @@ import torch
 from common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
 from core import explore
 from core.leaderboard import METRICS
+from core.models import REGISTRY
 from core.models.base import GENERATE, SAMPLE
 
 DEFAULT = "default"
-MODE_HELP = {
-    DEFAULT: "each model's own way: its first generation mode (named under its grid)",
-    "density": "z drawn from an ex-post Gaussian per digit fitted to the training images' latent codes "
-               "(Ghosh et al. 2020), the same recipe for every model",
-    "posterior": "z drawn from the CVAE's digit-only posterior q(z | digit)",
-    "prior": "z drawn from the prior N(0, I) and decoded with the digit (label-conditioned decoders)",
-    "noise": "the GAN's generator fed noise z ~ N(0, I) and the digit",
-    "deterministic": "one image per digit: the digit-only code (CVAE: the mean of q(z | digit); "
-                     "label-conditioned decoders: z = 0)",
-}
+DEFAULT_HELP = "each model's own way: its first generation mode (named under its grid)"
+#: the modes models declare themselves (the others come from samplers fitted to a run)
+REGISTRY_MODES = {mode for cls in REGISTRY.values() for mode in cls.generation_modes}
 
 st.title("Generation grids")
 runs = selected_runs()
@@ -28,18 +22,35 @@ c1, c2, c3 = st.columns([1, 1, 2])
 seed = c1.number_input("Seed", 0, 1_000_000, 0, key="gen_seed",
                        help="The same seed reproduces the same grid for a run.")
 per_digit = c2.slider("Samples per digit", 1, 10, 10, key="gen_per_digit")
-modes = [DEFAULT] + sorted({m for run in runs for m in run.model.generation_modes}, key=list(MODE_HELP).index)
-mode = c3.radio("Generation", modes, horizontal=True, key="gen_mode", format_func=str.capitalize,
-                help="; ".join(f"**{m}**: {MODE_HELP[m]}" for m in modes))
-st.caption(f"**{mode.capitalize()}**: {MODE_HELP[mode]}.")
+# every mode of the chosen runs: the models' own in the order they declare them, then the fitted samplers';
+# descriptions come from the modes
+offered = sorted((m for run in runs for m in run.model.generation_modes),
+                 key=lambda m: m not in REGISTRY_MODES)
+modes = [DEFAULT] + list(dict.fromkeys(str(m) for m in offered))
+
+
+def mode_help(name: str) -> str:
+    """What the mode called ``name`` does: its description, or each model's where they differ."""
+    if name == DEFAULT:
+        return DEFAULT_HELP
+    return " / ".join(dict.fromkeys(m.help() for m in offered if m == name))
+
+
+def capitalised(name: str) -> str:
+    return name[:1].upper() + name[1:]
+
+
+mode = c3.radio("Generation", modes, horizontal=True, key="gen_mode", format_func=capitalised,
+                help="; ".join(f"**{m}**: {mode_help(m)}" for m in modes))
+st.caption(f"**{capitalised(mode)}**: {mode_help(mode)}.")
 
 
 def mode_for(run) -> str | None:
-    """The mode this run generates in, or None when it cannot serve the chosen one."""
+    """The name of the mode this run generates in, or None when it cannot serve the chosen one."""
     if not run.model.can(GENERATE) or not run.model.generation_modes:
         return None
     if mode == DEFAULT:
-        return run.model.generation_modes[0]
+        return str(run.model.generation_modes[0])
     return mode if mode in run.model.generation_modes else None
 
 
@@ -75,7 +86,8 @@ def render(run):
         return
     images, run_mode = served
     show_images(images, nrow=per_digit, scale=2)
-    st.caption(f"Mode {run_mode}. Rows: digits 0 (top) to 9; columns: samples.")
+    st.caption(f"Mode {run_mode}: {run.model.generation_mode(run_mode).help()}. Rows: digits 0 (top) to 9; "
+               "columns: samples.")
     if judge:
         accuracy = judged(run.name, per_digit, int(seed), run_mode)
         st.caption(f"The judge reads {100 * accuracy:.0f} % of these {10 * per_digit} images as the digit they "

@@ -13,7 +13,7 @@ import streamlit as st
 
 from common import fmt_metric, judge_run, results_table
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, in_default_mode,
-                              default_rows, fewer_seeds_note, summarize, union_seeds, zoo_rank)
+                              default_rows, fewer_seeds_note, is_reference, summarize, union_seeds, zoo_rank)
 from core.models import REGISTRY
 from core.reference import SEED000_TABLE1
 
@@ -26,7 +26,7 @@ st.markdown(
     "Seed 000's evaluation (its Table 1 and appendix A.3) applied to **every model of the zoo**, each figure "
     "the **mean ± std over training seeds** (sample std; the *seeds* column says which). Generated images "
     "come from each model's default generation mode. ★ marks the best model in each column; the real-data "
-    "row is a reference and is not ranked. The figures are read from the shipped table "
+    "row and the models marked *reference* (today's state of the art, not from a seed) are not ranked. The figures are read from the shipped table "
     f"`{path.name}`, computed by `python scripts/evaluate.py`; nothing is recomputed here. To score other "
     "generation modes or set sizes on the spot, use *Score these generators now* on the Generation grids page.")
 
@@ -62,7 +62,8 @@ records = []
 for _, cfg in configs.iterrows():
     rows = summary[(summary["model"] == cfg["model"]) & (summary["latent_dim"].fillna(-1) ==
                                                          (-1 if pd.isna(cfg["latent_dim"]) else cfg["latent_dim"]))]
-    record = {"model": cfg["display_name"], "z": _latent(cfg["latent_dim"]),
+    name = cfg["display_name"] + (" (reference)" if cfg["model"] != REFERENCE_MODEL and is_reference(cfg["model"]) else "")
+    record = {"model": name, "z": _latent(cfg["latent_dim"]),
               "seeds": union_seeds(rows["seeds"])}
     for _, row in rows.iterrows():
         record[METRICS[row["metric"]].label] = cell(row) + fewer_seeds_note(row, record["seeds"])
@@ -73,7 +74,7 @@ st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
 notes = table[table["status"] == "unavailable"].drop_duplicates("metric")
 for _, row in notes.iterrows():
     st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {row['note']}")
-ranked = summary[(summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
+ranked = summary[(summary["status"] == "ok") & ~summary["model"].map(is_reference).astype(bool)]
 seed_counts = ranked.groupby("metric")["n_seeds"].max()
 fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
 if fewer:

@@ -1,0 +1,193 @@
+"""A class-conditional diffusion model: today's state of the art, shipped as a reference beside the
+seed models (it is not from any seed document).
+
+Sources: denoising diffusion (DDPM, Ho et al. 2020) with the cosine noise schedule (Nichol &
+Dhariwal 2021), deterministic DDIM sampling (Song et al. 2021) and classifier-free guidance (Ho &
+Salimans 2022). The network and the schedulers are diffusers' (``UNet2DModel`` with a class
+embedding, ``DDIMScheduler``); this file only wires them to Digit Lab's model interface.
+
+Shapes::
+
+    x0 (N, 1, 28, 28) in [0, 1] ──► 2·x0 − 1 ──► x_t = √ᾱ_t·x0 + √(1 − ᾱ_t)·ε   (t ~ U{0..999}, ε ~ N(0, I))
+    UNet(x_t, t, digit or "no digit") ──► ε̂ (N, 1, 28, 28);   loss = mean (ε̂ − ε)²
+
+    UNet: 28×28 ─► DownBlock 32 ─► 14×14 ─► DownBlock 64 ─► 7×7 ─► AttnDownBlock 64 ─► mid (attention)
+          ─► AttnUpBlock 64 ─► UpBlock 64 ─► UpBlock 32 ─► ε̂;  the timestep and the digit (11 classes:
+          ten digits and "no digit") are embedded and added to every residual block.
+
+Generation starts from noise z ~ N(0, I) (N, 784) and runs DDIM with η = 0, so it is a deterministic
+function of (z, digit): that function is :meth:`decode`, which lets the latent sliders and the
+interpolation work on this model (its latent is the starting noise, 784 dimensions). Guidance mixes
+the two predictions, ε̂ = ε̂(no digit) + w·(ε̂(digit) − ε̂(no digit)).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, GenerationMode
+
+def _ddim(steps: int) -> GenerationMode:
+    return GenerationMode(
+        f"DDIM {steps} steps", f"{steps} deterministic DDIM steps (η = 0) from Gaussian noise, with classifier-free "
+        "guidance", "Song et al. 2021; Ho & Salimans 2022",
+        sample=lambda model, labels, generator: model.decode(
+            torch.randn(labels.shape[0], N_PIXELS, generator=generator), labels, steps=steps))
+
+
+#: generation modes: DDIM with 20 (the default: a 10×10 grid in a few seconds on a CPU), 10 or 50 steps
+DDIM_MODES = (_ddim(20), _ddim(10), _ddim(50))
+#: decay of the exponential moving average of the weights that generation uses
+EMA_DECAY = 0.999
+#: class index of "no digit" (classifier-free guidance's unconditional input)
+NO_DIGIT = N_CLASSES
+
+
+class ClassConditionalDiffusion(DigitModel):
+    """Class-conditional DDPM on diffusers' UNet2DModel, sampled with DDIM and classifier-free
+    guidance (see the module docstring).
+
+    Args:
+        base_channels: channels of the first UNet level (the next two have twice as many).
+        guidance: classifier-free guidance weight w used when generating (1 = no guidance).
+        drop_digit: probability that a training image is shown with "no digit" (learns the
+            unconditional prediction guidance needs).
+        train_timesteps: T, the number of noise levels of the forward process.
+
+    Raises:
+        ValueError: a non-positive size, a guidance below 0, or drop_digit outside [0, 1).
+    """
+
+    name = "diffusion"
+    display_name = "Diffusion"
+    source = ("reference (not a seed model): DDPM, Ho et al. 2020; DDIM, Song et al. 2021; classifier-free "
+              "guidance, Ho & Salimans 2022; network and schedulers from diffusers")
+    capabilities = frozenset({GENERATE, DECODE})
+    generation_modes = DDIM_MODES
+    decoder_needs_label = True
+    loss_components = ("loss",)
+    loss_units = {"loss": "mean squared error of the predicted noise, per pixel"}
+    reference = True
+    default_training = {"epochs": 30, "batch_size": 128, "lr": 1e-3}
+    training_inputs = "image and digit; the digit is replaced by 'no digit' for a random 10 % of images"
+
+    def __init__(self, base_channels: int = 16, guidance: float = 2.0, drop_digit: float = 0.1,
+                 train_timesteps: int = 1000):
+        super().__init__()
+        from diffusers import UNet2DModel
+
+        if int(base_channels) < 8 or int(base_channels) % 8 or int(train_timesteps) < 2:
+            raise ValueError(f"base_channels must be a positive multiple of 8 and train_timesteps at least 2, got "
+                             f"{base_channels} and {train_timesteps}")
+        if not float(guidance) >= 0 or not 0 <= float(drop_digit) < 1:
+            raise ValueError(f"guidance must be at least 0 and drop_digit in [0, 1), got {guidance} and {drop_digit}")
+        c = int(base_channels)
+        self.model_args = {"base_channels": c, "guidance": float(guidance), "drop_digit": float(drop_digit),
+                           "train_timesteps": int(train_timesteps)}
+        self.guidance, self.drop_digit = float(guidance), float(drop_digit)
+        self.latent_dim = N_PIXELS
+        self.unet = UNet2DModel(
+            sample_size=28, in_channels=1, out_channels=1, layers_per_block=1,
+            block_out_channels=(c, 2 * c, 2 * c),
+            down_block_types=("DownBlock2D", "DownBlock2D", "AttnDownBlock2D"),
+            up_block_types=("AttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+            norm_num_groups=8, attention_head_dim=2 * c // 4 if c >= 16 else 8, num_class_embeds=N_CLASSES + 1)
+        self._scheduler_config = {"num_train_timesteps": int(train_timesteps), "beta_schedule": "squaredcos_cap_v2",
+                                  "clip_sample": True, "set_alpha_to_one": False, "timestep_spacing": "trailing"}
+        self.register_buffer("alphas_cumprod", self.scheduler().alphas_cumprod.float(), persistent=False)
+        self.ema = _WeightAverage(self.unet)
+
+    def scheduler(self):
+        """A fresh diffusers ``DDIMScheduler`` (one per sampling call: it keeps the steps it was
+        set to, so sharing one between concurrent callers would mix their steps)."""
+        from diffusers import DDIMScheduler
+
+        return DDIMScheduler(**self._scheduler_config)
+
+    def describe(self) -> str:
+        return f"{self.display_name} ({self.model_args['base_channels']} channels, w={self.guidance:g})"
+
+    # --- training -----------------------------------------------------------------------------------
+    def noise_prediction(self, x_t: torch.Tensor, t: torch.Tensor, digits: torch.Tensor) -> torch.Tensor:
+        """ε̂ (N, 1, 28, 28) for noisy images x_t (N, 1, 28, 28) in the model's [−1, 1] scale at
+        timesteps t (N,) int64, with digits (N,) int64 in 0–9 or :data:`NO_DIGIT`."""
+        return self.unet(x_t, t, class_labels=digits).sample
+
+    def training_loss(self, x, y, generator):
+        """Mean squared error of the predicted noise over a batch (per pixel): t uniform over the
+        timesteps, ε ~ N(0, I), the digit dropped to "no digit" with probability ``drop_digit``;
+        t, ε and the drop are drawn with ``generator`` (CPU), so a seeded run repeats exactly."""
+        n = x.shape[0]
+        timesteps = len(self.alphas_cumprod)
+        t = torch.randint(timesteps, (n,), generator=generator).to(x.device)
+        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        drop = (torch.rand(n, generator=generator) < self.drop_digit).to(x.device)
+        digits = torch.where(drop, torch.full_like(y, NO_DIGIT), y.long())
+        abar = self.alphas_cumprod[t].view(n, 1, 1, 1)
+        x_t = abar.sqrt() * (2 * x - 1) + (1 - abar).sqrt() * noise
+        return {"loss": F.mse_loss(self.noise_prediction(x_t, t, digits), noise)}
+
+    def train_step(self, x, y, optimizer, generator):
+        """One Adam step on the noise-prediction loss, then the weights' moving average is updated
+        (decay :data:`EMA_DECAY`; Ho et al. 2020 sample from such an average)."""
+        losses = super().train_step(x, y, optimizer, generator)
+        self.ema.update(self.unet)
+        return losses
+
+    @torch.no_grad()
+    def after_training(self, train_x, train_y):
+        """The network takes the moving average of its weights, which generation uses."""
+        self.ema.copy_to(self.unet)
+
+    # --- generation -----------------------------------------------------------------------------------
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] from starting noise z (N, 784) and digits y (N,) by DDIM
+        (η = 0, deterministic) with ``steps`` steps (default 20) and
+        classifier-free guidance ``guidance``.
+
+        Raises:
+            ValueError: no digits given (the model is conditional), or a wrong latent size.
+        """
+        if y is None:
+            raise ValueError("the diffusion model needs the digit to decode")
+        if z.ndim != 2 or z.shape[1] != N_PIXELS:
+            raise ValueError(f"the diffusion model's latent is its starting noise, (N, {N_PIXELS}); got {tuple(z.shape)}")
+        scheduler = self.scheduler()
+        scheduler.set_timesteps(int(steps or 20))
+        sample = z.to(self.device).reshape(-1, 1, 28, 28)
+        digits = y.long().to(self.device)
+        guided = self.guidance != 1
+        both = torch.cat([digits, torch.full_like(digits, NO_DIGIT)]) if guided else digits
+        for t in scheduler.timesteps:
+            inputs = torch.cat([sample, sample]) if guided else sample
+            eps = self.noise_prediction(inputs, t.expand(inputs.shape[0]).to(self.device), both)
+            if guided:
+                conditional, unconditional = eps.chunk(2)
+                eps = unconditional + self.guidance * (conditional - unconditional)
+            sample = scheduler.step(eps, t, sample).prev_sample
+        return ((sample.clamp(-1, 1) + 1) / 2).float()
+
+
+
+class _WeightAverage(nn.Module):
+    """An exponential moving average of a module's parameters, kept as buffers (so it is saved and
+    resumed with the model, and no optimiser sees it): avg ← avg + (1 − decay)·(param − avg)."""
+
+    def __init__(self, module: nn.Module, decay: float = EMA_DECAY):
+        super().__init__()
+        self.decay = decay
+        for i, p in enumerate(module.parameters()):
+            self.register_buffer(f"w{i}", p.detach().clone())
+
+    @torch.no_grad()
+    def update(self, module: nn.Module) -> None:
+        for average, p in zip(self.buffers(), module.parameters()):
+            average.lerp_(p.detach(), 1 - self.decay)
+
+    @torch.no_grad()
+    def copy_to(self, module: nn.Module) -> None:
+        for average, p in zip(self.buffers(), module.parameters()):
+            p.copy_(average)

@@ -1,0 +1,115 @@
+"""The class-conditional diffusion reference (core/models/diffusion.py): it learns, samples images in
+[0, 1] reproducibly, decodes its starting noise deterministically, keeps a moving average of its
+weights, and is a reference on the leaderboard, never ranked."""
+
+from __future__ import annotations
+
+import pickle
+
+import pandas as pd
+import pytest
+import torch
+
+from core.leaderboard import best_per_metric, is_reference
+from core.models import build_model
+from core.models.diffusion import NO_DIGIT, ClassConditionalDiffusion
+from core.models.modes import GenerationMode, find_mode
+from core.training import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def trained(mnist_splits):
+    cfg = TrainConfig(model="diffusion", epochs=3, batch_size=64, lr=1e-3, seed=0, device="cpu")
+    return train(cfg, mnist_splits.subset(512, 128, 16), progress=False)
+
+
+def test_the_noise_prediction_loss_falls_on_a_tiny_subset(trained):
+    val = trained.history["val/loss"]
+    assert val[-1] < 0.8 * val[0] < 0.8  # 1.0 is predicting zero noise
+    assert trained.history["train/loss"][-1] < trained.history["train/loss"][0]
+
+
+def test_every_mode_samples_images_in_the_unit_range_reproducibly(trained):
+    model = trained.model.eval()
+    labels = torch.tensor([0, 3, 7, 9])
+    for mode in model.generation_modes:
+        a = model.generate(labels, torch.Generator().manual_seed(5), mode)
+        b = model.generate(labels, torch.Generator().manual_seed(5), mode)
+        assert a.shape == (4, 1, 28, 28) and a.dtype == torch.float32
+        assert float(a.min()) >= 0 and float(a.max()) <= 1
+        assert torch.equal(a, b)
+    c = model.generate(labels, torch.Generator().manual_seed(6))
+    assert not torch.equal(c, model.generate(labels, torch.Generator().manual_seed(5)))
+
+
+def test_decode_is_a_deterministic_function_of_noise_and_digit(trained):
+    model = trained.model.eval()
+    z = torch.randn(2, 784, generator=torch.Generator().manual_seed(0))
+    one, two = model.decode(z, torch.tensor([1, 1])), model.decode(z, torch.tensor([1, 1]))
+    assert torch.equal(one, two)
+    assert not torch.equal(one, model.decode(z, torch.tensor([8, 8])))
+    # alone or in a batch, the same noise and digit give the same image (up to float rounding)
+    torch.testing.assert_close(model.decode(z[:1], torch.tensor([1]), steps=10)[0],
+                               model.decode(z, torch.tensor([1, 1]), steps=10)[0], atol=2e-4, rtol=0)
+    with pytest.raises(ValueError, match="needs the digit"):
+        model.decode(z)
+    with pytest.raises(ValueError, match=r"starting noise, \(N, 784\)"):
+        model.decode(torch.zeros(2, 10), torch.tensor([1, 2]))
+
+
+def test_generation_uses_the_moving_average_of_the_weights(trained):
+    model = trained.model
+    for average, weight in zip(model.ema.buffers(), model.unet.parameters()):
+        torch.testing.assert_close(average, weight)  # after_training copied the average in
+    fresh = ClassConditionalDiffusion()
+    before = [b.clone() for b in fresh.ema.buffers()]
+    with torch.no_grad():
+        for p in fresh.unet.parameters():
+            p.add_(1.0)
+    fresh.ema.update(fresh.unet)
+    after = list(fresh.ema.buffers())
+    assert all(torch.allclose(a, b + 1e-3, atol=1e-6) for a, b in zip(after, before))  # (1 − 0.999)·1
+
+
+def test_training_drops_the_digit_for_guidance_and_repeats_with_the_seed():
+    model = ClassConditionalDiffusion(drop_digit=0.5)
+    seen = []
+    model.noise_prediction = lambda x_t, t, digits: seen.append(digits.clone()) or torch.zeros_like(x_t)
+    x, y = torch.rand(64, 1, 28, 28), torch.randint(10, (64,))
+    first = model.training_loss(x, y, torch.Generator().manual_seed(0))["loss"]
+    again = model.training_loss(x, y, torch.Generator().manual_seed(0))["loss"]
+    assert torch.equal(first, again) and torch.equal(seen[0], seen[1])
+    dropped = seen[0] == NO_DIGIT
+    assert 10 < int(dropped.sum()) < 54 and torch.equal(seen[0][~dropped], y[~dropped])
+
+
+def test_bad_arguments_are_refused_in_words():
+    with pytest.raises(ValueError, match="multiple of 8"):
+        ClassConditionalDiffusion(base_channels=12)
+    with pytest.raises(ValueError, match="drop_digit"):
+        ClassConditionalDiffusion(drop_digit=1.0)
+    with pytest.raises(ValueError, match=r"unknown generation mode 'DDIM 7 steps'; choose from DDIM 20 steps"):
+        build_model("diffusion").generate(torch.tensor([1]), None, "DDIM 7 steps")
+
+
+def test_the_diffusion_model_is_a_reference_never_ranked():
+    assert is_reference("diffusion") and is_reference("real-data") and not is_reference("cae")
+    summary = pd.DataFrame([
+        {"model": "diffusion", "latent_dim": 784, "metric": "fid_judge", "mean": 0.5, "status": "ok"},
+        {"model": "cae", "latent_dim": 16, "metric": "fid_judge", "mean": 3.0, "status": "ok"},
+        {"model": "cgan", "latent_dim": 100, "metric": "fid_judge", "mean": 9.0, "status": "ok"}])
+    assert best_per_metric(summary)["fid_judge"] == ("cae", 16)
+
+
+def test_generation_modes_are_their_names_and_carry_their_description():
+    mode = GenerationMode("spiral", "z drawn along a spiral", "Nobody 2026",
+                          sample=lambda model, labels, generator: torch.zeros(labels.shape[0], 1, 28, 28))
+    assert mode == "spiral" and isinstance(mode, str) and {mode: 1}["spiral"] == 1
+    assert mode.help() == "z drawn along a spiral (Nobody 2026)"
+    assert pickle.loads(pickle.dumps(mode)) == "spiral"
+    assert mode.sample(None, torch.tensor([1, 2])).shape == (2, 1, 28, 28)
+    assert find_mode((mode,), None) is mode and find_mode((mode,), "spiral") is mode
+    with pytest.raises(ValueError, match="unknown generation mode 'x'; choose from spiral"):
+        find_mode((mode,), "x")
+    with pytest.raises(NotImplementedError, match="no sampling"):
+        GenerationMode("bare", "nothing").sample(None, torch.tensor([1]))

@@ -1,0 +1,122 @@
+"""Latent samplers (core/samplers.py): fitted per digit on codes, sampled reproducibly, stored in the
+run folder and read back, offered as generation modes of the run's model, fitted by
+scripts/fit_samplers.py."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from core.checkpoints import load_run, save_run
+from core.models import build_model
+from core.samplers import (SAMPLERS, PerDigitGaussian, PerDigitMixture, SamplerError, SecondStageVAE, attach,
+                           load_samplers, save_sampler)
+
+
+def mixture_codes(n_per_digit: int = 400, seed: int = 0):
+    """Codes (10·n, 2): digit k is a mixture of two tight blobs at (k, +3) and (k, −3), weights ¾ and ¼."""
+    gen = torch.Generator().manual_seed(seed)
+    codes, labels = [], []
+    for digit in range(10):
+        upper = torch.rand(n_per_digit, generator=gen) < 0.75
+        centre = torch.stack([torch.full((n_per_digit,), float(digit)), torch.where(upper, 3.0, -3.0)], 1)
+        codes.append(centre + 0.2 * torch.randn(n_per_digit, 2, generator=gen))
+        labels.append(torch.full((n_per_digit,), digit))
+    return torch.cat(codes), torch.cat(labels)
+
+
+@pytest.mark.parametrize("cls", [PerDigitGaussian, PerDigitMixture, lambda: SecondStageVAE(hidden=32, epochs=3)])
+def test_fit_and_sample_shapes_and_reproducibility(cls):
+    codes, labels = mixture_codes(60)
+    sampler = cls().fit(codes, labels)
+    digits = torch.tensor([0, 5, 5, 9])
+    a = sampler.sample(digits, torch.Generator().manual_seed(1))
+    b = sampler.sample(digits, torch.Generator().manual_seed(1))
+    assert a.shape == (4, 2) and a.dtype == torch.float32 and torch.equal(a, b)
+    assert not torch.equal(a, sampler.sample(digits, torch.Generator().manual_seed(2)))
+
+
+def test_the_mixture_finds_the_two_blobs_and_samples_with_the_fitted_mean():
+    codes, labels = mixture_codes()
+    sampler = PerDigitMixture(max_components=4).fit(codes, labels)
+    assert sampler.components == [2] * 10  # BIC picks the true number of components
+    for digit in (0, 7):
+        drawn = sampler.sample(torch.full((4000,), digit), torch.Generator().manual_seed(0))
+        fitted_mean = (sampler.weights[digit].float()[:, None] * sampler.means[digit]).sum(0)
+        torch.testing.assert_close(drawn.mean(0), fitted_mean, atol=0.12, rtol=0)
+        # the fit: the codes' mean, and the upper blob's share of the codes as its weight
+        mine = codes[labels == digit]
+        torch.testing.assert_close(fitted_mean, mine.mean(0), atol=0.05, rtol=0)
+        upper = float((sampler.means[digit][:, 1] > 0).float() @ sampler.weights[digit].float())
+        assert upper == pytest.approx(float((mine[:, 1] > 0).float().mean()), abs=0.01)
+        assert float((drawn[:, 1] > 0).float().mean()) == pytest.approx(upper, abs=0.03)
+    # one Gaussian per digit puts its mean between the blobs, where no code lies
+    gaussian = PerDigitGaussian().fit(codes, labels)
+    assert float(gaussian.mean[0, 1]) == pytest.approx(1.5, abs=0.2)
+
+
+def test_a_digit_without_codes_is_named():
+    codes, labels = mixture_codes(10)
+    with pytest.raises(SamplerError, match="digit 3 has 0 codes"):
+        PerDigitGaussian().fit(codes[labels != 3], labels[labels != 3])
+
+
+@pytest.mark.parametrize("name", list(SAMPLERS))
+def test_save_load_round_trip(name, tmp_path):
+    codes, labels = mixture_codes(40)
+    kwargs = {"hidden": 16, "epochs": 2} if name == SecondStageVAE.name else {}
+    sampler = SAMPLERS[name](**kwargs).fit(codes, labels)
+    save_sampler(tmp_path, sampler)
+    (loaded,), problems = load_samplers(tmp_path)
+    assert not problems and type(loaded) is type(sampler)
+    digits = torch.arange(10)
+    torch.testing.assert_close(loaded.sample(digits, torch.Generator().manual_seed(3)),
+                               sampler.sample(digits, torch.Generator().manual_seed(3)))
+
+
+def test_a_damaged_sampler_file_is_left_out_in_words(tmp_path):
+    (tmp_path / "samplers").mkdir()
+    (tmp_path / "samplers" / "density.pt").write_bytes(b"not a file torch wrote")
+    samplers, problems = load_samplers(tmp_path)
+    assert samplers == [] and list(problems) == ["density.pt"]
+    assert problems["density.pt"].startswith("it cannot be read")
+
+
+def test_samplers_become_generation_modes_of_the_loaded_run(tmp_path):
+    torch.manual_seed(0)
+    model = build_model("conv-vae")  # samples from its prior only: no digits, no modes
+    save_run(tmp_path / "run", model, {"split_seed": 0, "training": {"seed": 0}}, {"epoch": []}, {})
+    codes, labels = mixture_codes(30)
+    for name in ("density", "GMM (BIC)"):
+        save_sampler(tmp_path / "run", SAMPLERS[name]().fit(codes, labels))
+    loaded = load_run(tmp_path / "run").model
+    assert list(loaded.generation_modes) == ["density", "GMM (BIC)"] and loaded.can("generate")
+    images = loaded.generate(torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), "GMM (BIC)")
+    assert images.shape == (3, 1, 28, 28) and 0 <= float(images.min()) <= float(images.max()) <= 1
+    assert loaded.generation_mode("density").source == "Ghosh et al. 2020"
+    # seed 000's models keep their built-in density; only new names are added
+    cae = attach(build_model("cae", latent_dim=2), [PerDigitGaussian().fit(codes, labels),
+                                                    PerDigitMixture().fit(codes, labels)])
+    assert list(cae.generation_modes) == ["density", "deterministic", "GMM (BIC)"]
+
+
+def test_fit_samplers_script_stores_them_and_updates_the_card(tmp_path, mnist_root, monkeypatch):
+    monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
+    from scripts import fit_samplers
+    from core.training import TrainConfig, train
+    from core.data import load_splits
+
+    splits = load_splits(0, root=mnist_root, fetch=False).subset(600, 64, 64)
+    cfg = TrainConfig(model="mlp-cvae", model_args={"latent_dim": 2}, epochs=1, seed=0, device="cpu")
+    train(cfg, splits, out_dir=tmp_path / "mlp-cvae-z2-s0", progress=False)
+    code = fit_samplers.main(["--run-dir", str(tmp_path), "--samplers", "density", "GMM (BIC)"])
+    assert code == 0
+    assert sorted(p.name for p in (tmp_path / "mlp-cvae-z2-s0" / "samplers").iterdir()) == ["density.pt", "gmm-bic.pt"]
+    card = json.loads((tmp_path / "mlp-cvae-z2-s0" / "config.json").read_text())["card"]
+    assert card["generation_modes"] == ["prior", "deterministic", "density", "GMM (BIC)"]
+    assert card == load_run(tmp_path / "mlp-cvae-z2-s0").model.card()
+    assert fit_samplers.main(["--run-dir", str(tmp_path), "--samplers", "density"]) == 0  # kept, not refitted
+    with pytest.raises(SystemExit):
+        fit_samplers.main(["--run-dir", str(tmp_path), "--runs", "nope"])
