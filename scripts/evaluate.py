@@ -120,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
                         help=f"also score 10·fid-per-digit real training images as the row {REFERENCE_RUN}")
     parser.add_argument("--skip-done", action="store_true",
                         help="skip (run, metric) pairs the table already holds as ok with the same sample count")
+    parser.add_argument("--modes", nargs="+", default=None, metavar="MODE",
+                        help="only these generation modes (e.g. 'GMM (BIC)'), for the generated-image metrics")
     parser.add_argument("--all-modes", action="store_true",
                         help="also compute the generated-image metrics in every other generation mode")
     parser.add_argument("--summary", action="store_true",
@@ -210,7 +212,14 @@ def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test:
         tqdm.write(f"skipped {name}: the judge scores the others; its accuracy is in its metrics.json")
         return [], True
     default = default_mode(run.config["model"])
-    modes = [None] + ([m for m in run.model.generation_modes if m != default] if args.all_modes else [])
+    if args.modes:  # only the named modes the run has (its default among them when named)
+        modes = [None] if default in args.modes else []
+        modes += [m for m in run.model.generation_modes if m in args.modes and m != default]
+        if not modes:
+            tqdm.write(f"{name}: has none of the modes {', '.join(args.modes)}")
+            return [], True
+    else:
+        modes = [None] + ([m for m in run.model.generation_modes if m != default] if args.all_modes else [])
     shipped = path.parent.resolve() == (REPO_ROOT / "checkpoints").resolve()
     base = {"run": name, "model": run.config["model"], "display_name": run.model.display_name,
             "latent_dim": run.model.latent_dim, "seed": run.config.get("training", {}).get("seed"),

@@ -171,3 +171,15 @@ def test_shipped_table_covers_every_shipped_run_and_metric():
         n = {"gia": 1000, "fid": 10000, "test": 10000}[spec.sample_set]
         assert (models[models["metric"] == metric]["n"] == n).all(), metric
     assert (table[table["status"] != "ok"]["note"] != "").all()  # every missing number says why
+
+
+def test_evaluate_named_generation_modes_only(tmp_path, mnist_root):
+    """--modes scores only the named modes each run has (here a fitted sampler and the GAN's default)."""
+    table_path = tmp_path / "results.csv"
+    result = run_evaluate("--runs", "cae-z8-s0", "cgan-z100-s0", "--table", table_path, "--device", "cpu", *TINY,
+                          "--metrics", "fid_judge", "--modes", "GMM (BIC)", "noise", "--data-dir", mnist_root,
+                          tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = read_table(table_path)
+    assert sorted(zip(table["run"], table["mode"])) == [("cae-z8-s0", "GMM (BIC)"), ("cgan-z100-s0", "noise")]
+    assert (table["status"] == "ok").all()
