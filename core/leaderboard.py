@@ -85,13 +85,13 @@ class MetricSpec:
     not_applicable: Callable[[Any], str | None]
     protocol: str
     explanation: str
+    compute: Callable[[Any, Any, Any], dict[str, Any]]
     #: column of seed 000's Table 1 (core.reference) this corresponds to, if any
     table1: str | None = None
     digits: int = 3
     #: the image set the figure is computed on: "gia" (the 1,000 judged generations), "fid" (the
     #: 10,000 generations of FID and IS) or "test" (the test images); sets the expected sample count
     sample_set: str = "fid"
-    compute: Callable[[Any, Any, Any], dict[str, Any]] | None = None
 
 
 METRICS: dict[str, MetricSpec] = {spec.key: spec for spec in (

@@ -111,5 +111,5 @@ def test_generation_modes_are_their_names_and_carry_their_description():
     assert find_mode((mode,), None) is mode and find_mode((mode,), "spiral") is mode
     with pytest.raises(ValueError, match="unknown generation mode 'x'; choose from spiral"):
         find_mode((mode,), "x")
-    with pytest.raises(NotImplementedError, match="no sampling"):
-        GenerationMode("bare", "nothing").sample(None, torch.tensor([1]))
+    with pytest.raises(TypeError, match="sample"):  # a mode without its sampling cannot be declared
+        GenerationMode("bare", "nothing")

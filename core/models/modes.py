@@ -29,8 +29,8 @@ class GenerationMode(str):
     source: str
     varied: bool
 
-    def __new__(cls, name: str, description: str, source: str = "",
-                sample: Callable[[Any, Any, Any], Any] | None = None, varied: bool = True) -> "GenerationMode":
+    def __new__(cls, name: str, description: str, source: str = "", *,
+                sample: Callable[[Any, Any, Any], Any], varied: bool = True) -> "GenerationMode":
         mode = super().__new__(cls, name)
         mode.description, mode.source, mode.varied = description, source, varied
         mode._sample = sample
@@ -40,13 +40,7 @@ class GenerationMode(str):
         return (str, (str(self),))
 
     def sample(self, model: Any, labels: Any, generator: Any = None) -> Any:
-        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,) drawn by ``model`` this way.
-
-        Raises:
-            NotImplementedError: the mode was declared without a sampling function.
-        """
-        if self._sample is None:
-            raise NotImplementedError(f"the generation mode {self} has no sampling")
+        """Images (N, 1, 28, 28) in [0, 1] of the digits ``labels`` (N,) drawn by ``model`` this way."""
         return self._sample(model, labels, generator)
 
     def help(self) -> str:
