@@ -347,11 +347,17 @@ def load_samplers(run_dir: str | Path) -> tuple[list[LatentSampler], dict[str, s
     return [found[name] for name in SAMPLERS if name in found], problems
 
 
+def is_own_mode(model: DigitModel, name: str) -> bool:
+    """True when ``name`` is one of the generation modes ``model``'s class declares itself (like seed
+    000's built-in "density"): a sampler of that name is neither fitted nor attached."""
+    return name in type(model).generation_modes
+
+
 def attach(model: DigitModel, samplers: list[LatentSampler]) -> DigitModel:
     """Offer each sampler as a generation mode of ``model`` (after the model's own modes; a sampler
-    whose name the model already has as a mode, like seed 000's built-in "density", is left out)
-    and let the model generate from digits; returns the model."""
-    new = [s.mode() for s in samplers if s.name not in model.generation_modes]
+    whose name is one of the model's own modes (:func:`is_own_mode`) or is attached already is left
+    out) and let the model generate from digits; returns the model."""
+    new = [s.mode() for s in samplers if not is_own_mode(model, s.name) and s.name not in model.generation_modes]
     if new:
         from .models.base import GENERATE
 

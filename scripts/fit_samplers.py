@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     from core.catalog import CONFIG, CheckpointError, list_run_dirs
     from core.checkpoints import load_run
     from core.data import DataError, load_splits
-    from core.samplers import SamplerError, can_fit, file_name, save_sampler, training_codes
+    from core.samplers import SamplerError, can_fit, file_name, is_own_mode, save_sampler, training_codes
 
     available = {p.name: p for p in list_run_dirs(root)}
     unknown = [n for n in args.runs or [] if n not in available]
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs:
                 print(f"{name}: {run.model.describe()} does not encode images, so no latent sampler applies")
             continue
-        own = [s for s in args.samplers if s in type(run.model).generation_modes]  # e.g. seed 000's built-in density
+        own = [s for s in args.samplers if is_own_mode(run.model, s)]  # e.g. seed 000's built-in density
         if own and args.runs:
             print(f"{name}: {', '.join(own)} is one of the model's own generation modes; not fitted again")
         todo = [s for s in args.samplers if s not in own

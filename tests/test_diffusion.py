@@ -57,6 +57,34 @@ def test_decode_is_a_deterministic_function_of_noise_and_digit(trained):
         model.decode(torch.zeros(2, 10), torch.tensor([1, 2]))
 
 
+def test_decode_puts_codes_on_the_noise_shell_and_the_sliders_have_their_own_start_and_axes(trained):
+    model = trained.model.eval()
+    z = torch.randn(2, 784, generator=torch.Generator().manual_seed(1))
+    digits = torch.tensor([4, 4])
+    # a code and the same code scaled decode alike: every code is put at length 28 first
+    torch.testing.assert_close(model.decode(z, digits, steps=5), model.decode(0.5 * z, digits, steps=5),
+                               atol=2e-4, rtol=0)
+    assert not torch.equal(model.decode(z, digits, steps=5), model.decode(z.flip(0), digits, steps=5))
+    # the sliders start from a fixed noise draw per digit, not from z = 0
+    origin = model.latent_origin(4)
+    assert origin.shape == (784,) and torch.equal(origin, model.latent_origin(4))
+    assert not torch.equal(origin, model.latent_origin(5)) and 25 < float(origin.norm()) < 31
+    # and move along orthonormal low-frequency cosine patterns, the constant one first
+    axes = model.latent_axes(6)
+    assert axes.shape == (6, 784) and axes.dtype == torch.float32
+    torch.testing.assert_close(axes @ axes.T, torch.eye(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(axes[0], torch.full((784,), 1 / 28.0))
+    half_wave = axes[1].reshape(28, 28)  # one half-wave along one image axis, constant along the other
+    assert torch.allclose(half_wave, half_wave[:1].expand(28, 28)) or torch.allclose(half_wave, half_wave[:, :1].expand(28, 28))
+    assert model.latent_axes(0).shape == (0, 784) and model.latent_axes(10_000).shape == (784, 784)
+
+
+def test_other_models_start_their_sliders_at_z_0_along_their_coordinates():
+    model = build_model("cgan", latent_dim=8)
+    assert torch.equal(model.latent_origin(3), torch.zeros(8))
+    assert torch.equal(model.latent_axes(3), torch.eye(8)[:3]) and model.latent_axes(20).shape == (8, 8)
+
+
 def test_generation_uses_the_moving_average_of_the_weights(trained):
     model = trained.model
     for average, weight in zip(model.ema.buffers(), model.unet.parameters()):

@@ -120,3 +120,19 @@ def test_fit_samplers_script_stores_them_and_updates_the_card(tmp_path, mnist_ro
     assert fit_samplers.main(["--run-dir", str(tmp_path), "--samplers", "density"]) == 0  # kept, not refitted
     with pytest.raises(SystemExit):
         fit_samplers.main(["--run-dir", str(tmp_path), "--runs", "nope"])
+
+
+def test_sample_grid_script_draws_each_run_and_mode_side_by_side(tmp_path, capsys):
+    from PIL import Image
+
+    from scripts import sample_grid
+
+    out = tmp_path / "grid.png"
+    assert sample_grid.main(["cae-z16-s0:GMM (BIC)", "cgan-z100-s0", "--scale", "1", "--out", str(out)]) == 0
+    picture = Image.open(out)
+    assert picture.size == (2 * 291 + 12, 18 + 291)  # two 10×10 grids of 28-pixel images, 1-pixel gaps
+    assert "cgan-z100-s0 · noise" in capsys.readouterr().out  # the run's default mode when none is named
+    assert sample_grid.main(["cae-z16-s0:no such mode", "--out", str(out)]) == 2
+    assert "choose from density, deterministic, GMM (BIC)" in capsys.readouterr().err
+    assert sample_grid.main(["judge-s0", "--out", str(out)]) == 2
+    assert "does not generate from digits" in capsys.readouterr().err

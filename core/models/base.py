@@ -139,6 +139,10 @@ class DigitModel(nn.Module):
     role: ClassVar[str] = MODEL
     #: what the model sees during training (written into each run's config.json)
     training_inputs: ClassVar[str] = "image and digit"
+    #: what :meth:`latent_origin` is, in a reader's words (the latent sliders' caption)
+    origin_text: ClassVar[str] = "z = 0 decoded with the digit"
+    #: what :meth:`latent_axes` are, in a reader's words
+    axes_text: ClassVar[str] = "latent coordinates, prior scale"
 
     model_args: dict[str, Any]
     latent_dim: int
@@ -216,6 +220,18 @@ class DigitModel(nn.Module):
             ValueError: no such mode (the message lists the model's).
         """
         return find_mode(self.generation_modes, name)
+
+    def latent_origin(self, digit: int) -> torch.Tensor:
+        """Where the latent sliders start for ``digit`` on a model whose codes cannot be measured
+        (no encoder, or a decoder that takes the digit as a label): a code (latent_dim,) float32.
+        Default: z = 0, the mode of the N(0, I) prior."""
+        return torch.zeros(self.latent_dim)
+
+    def latent_axes(self, k: int) -> torch.Tensor:
+        """``min(k, latent_dim)`` orthonormal directions (k, latent_dim) float32 that the latent
+        sliders move along on such a model, one prior standard deviation per slider unit (unit
+        directions of N(0, I) have σ = 1). Default: the first latent coordinates."""
+        return torch.eye(self.latent_dim)[:max(0, min(int(k), self.latent_dim))]
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images (n, 1, 28, 28) in [0, 1] drawn from the model without a label (prior samples)."""

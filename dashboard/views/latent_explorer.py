@@ -38,13 +38,13 @@ def reference_codes(run_name: str) -> np.ndarray:
 
 @st.cache_resource(max_entries=256, show_spinner=False)
 def digit_code(run_name: str, digit: int) -> np.ndarray:
-    """Where a digit sits in a run's latent space: its digit-only code; the prior mean z = 0 for
-    decoders that take the digit as a label; else the mean code of its test images."""
+    """Where a digit sits in a run's latent space: its digit-only code; the model's own origin
+    (z = 0 for most) for decoders that take the digit as a label; else the mean code of its test images."""
     run = {r.name: r for r in runs}[run_name]
     if DIGIT_ONLY in run.model.input_modes:
         return explore.encode_dataset(run.model, test_x[:1], torch.tensor([digit]), DIGIT_ONLY)[0]
     if run.model.decoder_needs_label or not encodes(run):
-        return np.zeros(run.model.latent_dim, dtype=np.float32)
+        return run.model.latent_origin(digit).numpy().astype(np.float32)
     codes = reference_codes(run_name)
     return codes[test_y[torch.as_tensor(REF)].numpy() == digit].mean(0)
 
@@ -53,16 +53,16 @@ def describe_base(run) -> str:
     if DIGIT_ONLY in run.model.input_modes:
         return "the digit-only code"
     if run.model.decoder_needs_label or not encodes(run):
-        return "z = 0 decoded with the digit"
+        return run.model.origin_text
     return "the mean code of the digit's test images"
 
 
 def axes(run, basis: str, k: int) -> tuple[np.ndarray, np.ndarray, str]:
     """Directions (k, d), their standard deviations (k,), and the basis actually used."""
     d = run.model.latent_dim
-    if not encodes(run):  # no codes to measure: the prior N(0, I) sets the scale
-        k = min(k, d)
-        return np.eye(d, dtype=np.float32)[:k], np.ones(k, dtype=np.float32), "latent coordinates, prior scale"
+    if not encodes(run):  # no codes to measure: the model's own axes, on the prior N(0, I)'s scale
+        directions = run.model.latent_axes(k).numpy().astype(np.float32)
+        return directions, np.ones(len(directions), dtype=np.float32), run.model.axes_text
     codes = reference_codes(run.name)
     if basis == "Principal directions":
         directions, stds = principal_directions(codes, k)
@@ -161,8 +161,9 @@ with sliders_tab:
 def interpolation() -> None:
     c1, c2, c3, c4 = st.columns([2, 1, 1, 2])
     source = c1.radio("Between", ["Two test images", "Two digits", "Two random codes"], horizontal=True,
-                      key="in_source", help="Random codes are drawn from N(0, I), the prior of the VAEs and "
-                                            "the GAN's noise; a label-conditioned decoder gets the digit.")
+                      key="in_source", help="Random codes are drawn from N(0, I), the prior of the VAEs, the "
+                                            "GAN's noise and the diffusion model's starting noise; a "
+                                            "label-conditioned decoder gets the digit.")
     if source == "Two test images":
         a = c2.number_input("Image A (test index)", 0, len(test_x) - 1, 3, key="in_a")
         b = c3.number_input("Image B (test index)", 0, len(test_x) - 1, 2, key="in_b")
