@@ -44,7 +44,7 @@ from core.data import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
 from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
 from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, TableError, default_mode,
-                              add_rows, default_rows, fewer_seeds_note, merge_rows, read_table, summarize,
+                              add_rows, default_rows, fewer_seeds_note, is_reference, merge_rows, read_table, summarize,
                               union_seeds, zoo_rank)
 from core.models.base import JUDGE
 from core.reference import SEED000_TABLE1
@@ -87,7 +87,8 @@ def summary_markdown(table) -> str:
             if table1 and table1 in ref:
                 text += f" ({ref[table1][0]:g})"
             cells.append(text)
-        lines.append(f"| {cfg['display_name']} | {latent} | {seeds} | " + " | ".join(cells) + " |")
+        name = cfg["display_name"] + (" (reference)" if cfg["model"] != REFERENCE_MODEL and is_reference(cfg["model"]) else "")
+        lines.append(f"| {name} | {latent} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

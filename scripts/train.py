@@ -117,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         shutil.rmtree(in_progress, ignore_errors=True)
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in result.metrics.items())
-        print(f"{out}: {result.seconds:.0f} s; test {summary}", flush=True)
+        summary = f"test {summary}" if summary else "no test-set metric applies (scores: scripts/evaluate.py)"
+        print(f"{out}: {result.seconds:.0f} s; {summary}", flush=True)
     return 0
 
 

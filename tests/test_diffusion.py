@@ -5,6 +5,7 @@ weights, and is a reference on the leaderboard, never ranked."""
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -15,6 +16,8 @@ from core.models import build_model
 from core.models.diffusion import NO_DIGIT, ClassConditionalDiffusion
 from core.models.modes import GenerationMode, find_mode
 from core.training import TrainConfig, train
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +144,16 @@ def test_generation_modes_are_their_names_and_carry_their_description():
         find_mode((mode,), "x")
     with pytest.raises(TypeError, match="sample"):  # a mode without its sampling cannot be declared
         GenerationMode("bare", "nothing")
+
+
+def test_the_shipped_run_draws_the_digits_asked_for():
+    """The shipped diffusion run's default mode, read by the judge: a sampler that paired the clipped
+    x̂0 with the raw predicted noise drew the asked digit in 0.71 of 100 images (0.26 at 50 steps)."""
+    from core.checkpoints import load_run
+    from core.explore import judged_accuracy
+
+    model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
+    judge = load_run(REPO_ROOT / "checkpoints" / "judge-s0").model.eval()
+    labels = torch.arange(10).repeat(3)
+    images = model.generate(labels, torch.Generator().manual_seed(0))
+    assert judged_accuracy(judge, images, labels) >= 0.9

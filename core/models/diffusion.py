@@ -198,7 +198,12 @@ class ClassConditionalDiffusion(DigitModel):
             if guided:
                 conditional, unconditional = eps.chunk(2)
                 eps = unconditional + self.guidance * (conditional - unconditional)
-            sample = scheduler.step(eps, t, sample).prev_sample
+            # the noise implied by the clipped x̂0 (use_clipped_model_output): at the first steps the
+            # cosine schedule leaves ᾱ_t ≈ 1e-9, where x̂0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t magnifies any
+            # error of ε̂ ten-thousandfold; pairing the clipped x̂0 with the raw ε̂ put that error into
+            # x_{t−1} (measured on the shipped run, 100 images judged: 0.71 correct at 20 steps, 0.26
+            # at 50; with the implied noise 1.00 at both)
+            sample = scheduler.step(eps, t, sample, use_clipped_model_output=True).prev_sample
         return ((sample.clamp(-1, 1) + 1) / 2).float()
 
 
