@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     from core.explore import generation_grid, tile
     from core.models.base import GENERATE
 
-    torch.set_grad_enabled(False)
     panels = []
     for spec in args.panels:
         name, _, mode = spec.partition(":")

@@ -136,3 +136,4 @@ def test_sample_grid_script_draws_each_run_and_mode_side_by_side(tmp_path, capsy
     assert "choose from density, deterministic, GMM (BIC)" in capsys.readouterr().err
     assert sample_grid.main(["judge-s0", "--out", str(out)]) == 2
     assert "does not generate from digits" in capsys.readouterr().err
+    assert torch.is_grad_enabled()  # the script leaves the process as it found it (tests train after it)
