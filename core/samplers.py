@@ -357,7 +357,7 @@ def attach(model: DigitModel, samplers: list[LatentSampler]) -> DigitModel:
     """Offer each sampler as a generation mode of ``model`` (after the model's own modes; a sampler
     whose name is one of the model's own modes (:func:`is_own_mode`) or is attached already is left
     out) and let the model generate from digits; returns the model."""
-    new = [s.mode() for s in samplers if not is_own_mode(model, s.name) and s.name not in model.generation_modes]
+    new = [s.mode() for s in samplers if s.name not in model.generation_modes]  # own modes are among them
     if new:
         from .models.base import GENERATE
 
