@@ -127,12 +127,17 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
     return path
 
 
-def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run:
+def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
+             model_args: dict[str, Any] | None = None) -> Run:
     """Load a run folder; the model comes back in eval mode, float32, on ``device``.
+
+    ``model_args`` changes constructor arguments of the config's (a sampling setting such as the
+    diffusion model's ``guidance``); the returned run's config shows the arguments used, and the
+    weights must still fit.
 
     Raises:
         CheckpointError: the folder, config or weights are missing, unreadable, name an unknown
-            model, or do not fit the model the config describes.
+            model, or do not fit the model the config describes (or the changed arguments).
     """
     path = Path(path)
     if not path.is_dir():
@@ -141,6 +146,8 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu") -> Run
     if not isinstance(config, dict) or "model" not in config:
         raise CheckpointError("its configuration does not name a model", f"{path / CONFIG} does not name a model")
     try:
+        if model_args:
+            config = {**config, "model_args": {**config.get("model_args", {}), **model_args}}
         cls = model_class(config["model"])
         model = cls(**config.get("model_args", {}))
     except (KeyError, TypeError, ValueError) as exc:

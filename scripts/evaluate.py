@@ -19,6 +19,8 @@ Inception features are cached under .cache/features/ after the first run.
     python scripts/evaluate.py --reference                      # also score 10,000 real training images
     python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
     python scripts/evaluate.py --summary                        # print mean ± std of the table, compute nothing
+    python scripts/evaluate.py --runs diffusion-z784-s0 --set guidance=1.5 --fid-per-digit 200 \
+        --metrics fid_inception --table /tmp/guidance.csv        # a sampling setting tried on 2,000 images
     python scripts/evaluate.py --address ray://head:10001       # one Ray task per run on a cluster
     python scripts/evaluate.py --address local                  # one Ray task per run on this machine's cores
 
@@ -92,6 +94,20 @@ def summary_markdown(table) -> str:
     return "\n".join(lines)
 
 
+def model_argument(text: str) -> tuple[str, object]:
+    """argparse type: ``NAME=VALUE`` → (name, value), the value read as JSON (a number, true, false)
+    or else kept as text."""
+    import json
+
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE (e.g. guidance=1.5), got {text!r}")
+    try:
+        return name.strip(), json.loads(value)
+    except ValueError:
+        return name.strip(), value.strip()
+
+
 def _find_judge(run_dirs: list[Path], name: str | None, device):
     candidates = [p for root in run_dirs for p in list_run_dirs(root)]
     for path in candidates:
@@ -128,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true",
                         help="only print the table's mean ± std summary (Markdown) and exit; computes nothing")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
+    parser.add_argument("--set", nargs="+", default=[], metavar="ARG=VALUE", type=model_argument,
+                        help="change a constructor argument of the runs' models, e.g. guidance=1.5 (the diffusion "
+                             "model's guidance weight); the rows say so, and go only to a --table other than "
+                             "checkpoints/results.csv (or nowhere with --no-write)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                         help="run each run's evaluation as a Ray task: a cluster (ray://host:10001) or 'local'")
@@ -136,6 +156,10 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
+    args.set = dict(args.set)
+    if args.set and not args.no_write and Path(args.table).resolve() == (REPO_ROOT / "checkpoints" / TABLE_NAME).resolve():
+        parser.error("--set changes how the runs behave, so its rows must not mix with the shipped runs' rows: "
+                     "give --table FILE (another table) or --no-write")
     run_dirs = [Path(d) for d in args.run_dirs]
     missing_dirs = [str(d) for d in run_dirs if not d.is_dir()]
     if missing_dirs:
@@ -206,6 +230,13 @@ def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test:
     False when the run cannot be loaded."""
     try:
         run = load_run(path, device)
+        unknown = sorted(set(args.set) - set(run.config.get("model_args", {})))
+        if unknown:
+            tqdm.write(f"skipped {name}: its model has no argument {', '.join(unknown)} "
+                       f"(it has {', '.join(run.config.get('model_args', {})) or 'none'})")
+            return [], False
+        if args.set:
+            run = load_run(path, device, model_args=args.set)
     except CheckpointError as exc:
         tqdm.write(f"skipped {name}: {exc}")
         return [], False
@@ -235,6 +266,9 @@ def run_rows(name: str, path: Path, evaluator, wanted: list[str], table, n_test:
             continue
         tqdm.write(f"{name} ({run.model.describe()}{'' if mode is None else ', mode ' + mode}) on {device}:")
         rows += [{**base, **row} for row in evaluator.evaluate(run.model, metrics, mode=mode)]
+    if args.set:
+        changed = "model arguments changed: " + ", ".join(f"{k}={v}" for k, v in args.set.items())
+        rows = [{**row, "note": f"{row['note']}; {changed}" if row.get("note") else changed} for row in rows]
     return rows, True
 
 

@@ -40,7 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     from core.data import ensure_mnist, load_mnist
     from core.projections import project, read_shipped, shipped_key, write_shipped
 
-    torch.set_grad_enabled(False)
     ensure_mnist(log=print)
     test_x, test_y = load_mnist(train=False)
     runs, errors = list_runs(args.run_dir)
@@ -52,29 +51,30 @@ def main(argv: list[str] | None = None) -> int:
         if unknown:
             parser.error(f"unknown or non-encoding runs: {', '.join(unknown)}")
         wanted = [r for r in wanted if r.name in args.runs]
-    for run in wanted:
-        try:
-            model = run.model
-        except CheckpointError as exc:
-            print(f"{run.name}: cannot load ({exc})")
-            continue
-        modes = list(dict.fromkeys(m if m in model.input_modes else model.input_modes[0] for m in PAGE_MODES))
-        entries = {}
-        for n in args.sizes:
-            idx = torch.as_tensor(np.sort(np.random.default_rng(0).choice(len(test_x), size=n, replace=False)))
-            for mode in modes:
-                start = time.perf_counter()
-                codes = explore.encode_dataset(model, test_x[idx], test_y[idx], mode)
-                if codes.shape[1] <= 2:  # shown as they are
-                    entries[shipped_key("CODES", mode, n)] = codes if codes.shape[1] == 2 else np.c_[codes, 0 * codes]
-                    continue
-                entries[shipped_key("PCA", mode, n)] = project(codes, method="PCA", use_cache=False)
-                key = shipped_key("UMAP", mode, n)
-                kept = None if args.force else read_shipped(run.path, key)  # UMAP is slow: kept when valid
-                entries[key] = kept if kept is not None else project(codes, method="UMAP", seed=0, use_cache=False)
-                print(f"{run.name}: {'UMAP kept' if kept is not None else 'UMAP'} of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
-        path = write_shipped(run.path, entries)
-        print(f"{run.name}: wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
+    with torch.no_grad():  # not torch.set_grad_enabled(False): main may run inside another process (tests)
+        for run in wanted:
+            try:
+                model = run.model
+            except CheckpointError as exc:
+                print(f"{run.name}: cannot load ({exc})")
+                continue
+            modes = list(dict.fromkeys(m if m in model.input_modes else model.input_modes[0] for m in PAGE_MODES))
+            entries = {}
+            for n in args.sizes:
+                idx = torch.as_tensor(np.sort(np.random.default_rng(0).choice(len(test_x), size=n, replace=False)))
+                for mode in modes:
+                    start = time.perf_counter()
+                    codes = explore.encode_dataset(model, test_x[idx], test_y[idx], mode)
+                    if codes.shape[1] <= 2:  # shown as they are
+                        entries[shipped_key("CODES", mode, n)] = codes if codes.shape[1] == 2 else np.c_[codes, 0 * codes]
+                        continue
+                    entries[shipped_key("PCA", mode, n)] = project(codes, method="PCA", use_cache=False)
+                    key = shipped_key("UMAP", mode, n)
+                    kept = None if args.force else read_shipped(run.path, key)  # UMAP is slow: kept when valid
+                    entries[key] = kept if kept is not None else project(codes, method="UMAP", seed=0, use_cache=False)
+                    print(f"{run.name}: {'UMAP kept' if kept is not None else 'UMAP'} of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
+            path = write_shipped(run.path, entries)
+            print(f"{run.name}: wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0
 
 
