@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_dir():
             raise ValueError(f"no run folder {name} in {args.run_dir}")
         try:
-            run = load_run(path, model_args=args.set or None)
+            run = load_run(path, model_args=dict(args.set) or None)
         except CheckpointError as exc:
             raise ValueError(f"{name}: {exc}") from None
         model = run.model

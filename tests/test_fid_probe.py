@@ -60,3 +60,11 @@ def test_probe_refuses_what_it_cannot_score(tmp_path, mnist_root):
     assert "no-such-mode" in result.stderr and "GMM (BIC)" in result.stderr  # the model's modes listed
     bad = run_probe("real", "--zero-below", "2", tmp_path=tmp_path, timeout=120)
     assert bad.returncode == 2 and "--zero-below must lie between 0 and 1" in bad.stderr
+
+
+def test_probe_tries_a_model_argument(tmp_path, mnist_root):
+    result = run_probe("diffusion-z784-s0", "--set", "guidance=1", "--n-test", "20", "--per-digit", "1",
+                       "--out", tmp_path / "probe.jsonl", tmp_path=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    (row,) = [json.loads(line) for line in (tmp_path / "probe.jsonl").read_text().splitlines()]
+    assert row["changed"] == {"guidance": 1} and row["n"] == 10 and 0 <= row["judge_accuracy"] <= 1
