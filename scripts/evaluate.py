@@ -108,6 +108,14 @@ def model_argument(text: str) -> tuple[str, object]:
         return name.strip(), value.strip()
 
 
+class ModelArguments(argparse.Action):
+    """argparse action for ``--set NAME=VALUE ...`` (values parsed by :func:`model_argument`): stores
+    them as one mapping, name → value, ready for ``load_run(model_args=...)``."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, dict(values))
+
+
 def _find_judge(run_dirs: list[Path], name: str | None, device):
     candidates = [p for root in run_dirs for p in list_run_dirs(root)]
     for path in candidates:
@@ -144,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--summary", action="store_true",
                         help="only print the table's mean ± std summary (Markdown) and exit; computes nothing")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
-    parser.add_argument("--set", nargs="+", default=[], metavar="ARG=VALUE", type=model_argument,
+    parser.add_argument("--set", nargs="+", default={}, metavar="ARG=VALUE", type=model_argument, action=ModelArguments,
                         help="change a constructor argument of the runs' models, e.g. guidance=1.5 (the diffusion "
                              "model's guidance weight); the rows say so, and go only to a --table other than "
                              "checkpoints/results.csv (or nowhere with --no-write)")
@@ -156,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
         device = resolve_device(args.device)
     except ValueError as exc:
         parser.error(str(exc))
-    args.set = dict(args.set)
     if args.set and not args.no_write and Path(args.table).resolve() == (REPO_ROOT / "checkpoints" / TABLE_NAME).resolve():
         parser.error("--set changes how the runs behave, so its rows must not mix with the shipped runs' rows: "
                      "give --table FILE (another table) or --no-write")

@@ -59,7 +59,7 @@ def hazed(images, seed: int = 0):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from scripts.evaluate import model_argument
+    from scripts.evaluate import ModelArguments, model_argument
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -67,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", default=str(REPO_ROOT / "checkpoints"), help="folder of run folders")
     parser.add_argument("--per-digit", type=positive_int, default=200, help="images per digit (default 200)")
     parser.add_argument("--n-test", type=positive_int, default=None, help="first N test images only (quick tries)")
-    parser.add_argument("--set", nargs="+", default=[], metavar="ARG=VALUE", type=model_argument,
+    parser.add_argument("--set", nargs="+", default={}, metavar="ARG=VALUE", type=model_argument,
+                        action=ModelArguments,
                         help="change a constructor argument of the runs' models, e.g. guidance=1.5")
     parser.add_argument("--zero-below", type=float, default=None, metavar="T",
                         help="set generated pixels below T to 0 before scoring (a test of the haze's cost)")
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_dir():
             raise ValueError(f"no run folder {name} in {args.run_dir}")
         try:
-            run = load_run(path, model_args=dict(args.set) or None)
+            run = load_run(path, model_args=args.set or None)
         except CheckpointError as exc:
             raise ValueError(f"{name}: {exc}") from None
         model = run.model
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                "judge_accuracy": None if judge is None else round(float(
                    (judge.classify(images).argmax(1) == labels).float().mean()), 4),
                **{k: round(v, 4) for k, v in pixel_statistics(images).items()},
-               "changed": {k: v for k, v in dict(args.set).items()} or None, "zero_below": args.zero_below,
+               "changed": args.set or None, "zero_below": args.zero_below,
                "seconds_images": round(made, 1), "seconds": round(time.perf_counter() - start, 1)}
         print(json.dumps(row, ensure_ascii=False), flush=True)
         if args.out:
