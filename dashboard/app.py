@@ -16,8 +16,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
-from common import (CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain,  # noqa: E402
-                    runs_and_errors, warm_up)
+from dashboard.common import CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain, runs_and_errors, warm_up  # noqa: E402
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="Digit Lab", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")

@@ -2,7 +2,7 @@
 
 Pages lay out; the work is done by ``core``. Runs are listed from their JSON files (no torch
 needed for the first page); a model's weights are loaded the first time a page uses it, once per
-process and shared by every session (``core.catalog.RunInfo.model``). Big arrays shared between
+process and shared by every session (``core.runs.catalog.RunInfo.model``). Big arrays shared between
 sessions (the test set, codes, projections) are cached as resources, never copied per session.
 """
 
@@ -12,21 +12,19 @@ import logging
 import os
 import re
 import threading
-from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+import numpy as np
+import streamlit as st
 
-import numpy as np  # noqa: E402
-import streamlit as st  # noqa: E402
+from core.data.mnist import DataError, ensure_mnist, file_status
+from core.paths import checkpoint_root
+from core.runs.catalog import RunInfo, is_judge, list_runs
+from core.runs.format import CheckpointError
 
-from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, RunInfo, is_judge, list_runs  # noqa: E402
-from core.data import DataError, ensure_mnist, file_status  # noqa: E402
-
-CHECKPOINTS_ENV_VAR = "DIGITLAB_CHECKPOINTS"
 RUNS_KEY = "runs"          # the sidebar picker's widget key
 CHOSEN_KEY = "chosen_runs"  # the choice itself, kept across pages (the picker writes it on change)
 DRAWN_KEY = "drawn_digit"   # the latest digit drawn or uploaded on the Draw page (see drawn_digit())
-ARCHIVE_KEY = "archive"     # this session's core.archive.Archive (see session_archive())
+ARCHIVE_KEY = "archive"     # this session's core.explore.archive.Archive (see session_archive())
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
 #: a 10-class palette made for categories (Tableau 10), digit d -> DIGIT_COLOURS[d]
@@ -34,11 +32,6 @@ DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                  "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
 
 log = logging.getLogger("digitlab.dashboard")
-
-
-def checkpoint_root() -> str:
-    """Folder of the run folders: ``$DIGITLAB_CHECKPOINTS`` when set, else the shipped checkpoints/."""
-    return os.environ.get(CHECKPOINTS_ENV_VAR, str(DEFAULT_CHECKPOINT_DIR))
 
 
 @st.cache_resource(show_spinner=False)
@@ -70,7 +63,7 @@ def _stamp(root: str) -> tuple:
 
 def all_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
     """Every run folder (the judge included) and the folders that could not be listed."""
-    root = checkpoint_root()
+    root = str(checkpoint_root())
     return _catalog(root, _stamp(root))
 
 
@@ -125,7 +118,7 @@ def ensure_data() -> bool:
 
 
 def _data_stamp() -> tuple:
-    from core.data import MNIST_MD5, raw_dir
+    from core.data.mnist import MNIST_MD5, raw_dir
 
     folder = raw_dir()
     return tuple((name, (folder / name).stat().st_mtime if (folder / name).exists() else None) for name in MNIST_MD5)
@@ -139,14 +132,14 @@ def _data_ok(stamp: tuple) -> bool:
 def test_set():
     """The 10,000 MNIST test images (float32 (N, 1, 28, 28) in [0, 1]) and labels (int64 (N,)),
     read once per process and shared by every session (do not modify in place)."""
-    from core.data import shared_mnist
+    from core.data.mnist import shared_mnist
 
     return shared_mnist(train=False)
 
 
 def test_labels() -> np.ndarray:
     """The 10,000 test digits, int64 (N,), read once per process (no torch needed)."""
-    from core.data import shared_mnist_arrays
+    from core.data.mnist import shared_mnist_arrays
 
     return shared_mnist_arrays(train=False)[1]
 
@@ -159,16 +152,16 @@ def thumbnails(n: int) -> np.ndarray:
 
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _thumbnails(n: int) -> np.ndarray:
-    from core.data import shared_mnist_arrays
+    from core.data.mnist import shared_mnist_arrays
 
     images = shared_mnist_arrays(train=False)[0]
     return images[seeded_indices(len(images), n, 0)]
 
 
 def session_archive():
-    """This browser session's archive of classified digits (:class:`core.archive.Archive`), made on
+    """This browser session's archive of classified digits (:class:`core.explore.archive.Archive`), made on
     first use; kept in the session's state, so no other visitor sees it."""
-    from core.archive import Archive
+    from core.explore.archive import Archive
 
     if ARCHIVE_KEY not in st.session_state:
         st.session_state[ARCHIVE_KEY] = Archive()
@@ -187,7 +180,7 @@ def drawn_code(run: RunInfo, mode: str) -> np.ndarray | None:
     mode needs a digit and no judge can read it."""
     import torch
 
-    from core import explore
+    from core.explore import latents as explore
     from core.models.capabilities import IMAGE_ONLY
 
     drawn = drawn_digit()
@@ -245,10 +238,10 @@ def offer_runs(test, what: str, key: str) -> None:
 
 
 def noise_control(key: str):
-    """A row of controls to corrupt the input (seed 002's noise test, ``core.noise.NOISE_KINDS``):
+    """A row of controls to corrupt the input (seed 002's noise test, ``core.data.corruptions.NOISE_KINDS``):
     kind, level and seed. Returns a :class:`NoiseChoice` (call it on float (N, 1, 28, 28) images in
     [0, 1]), or None when no noise is chosen (level 0 included)."""
-    from core.noise import NOISE_KINDS
+    from core.data.corruptions import NOISE_KINDS
 
     c1, c2, c3 = st.columns([2, 3, 1])
     names = ["none"] + [kind.name for kind in NOISE_KINDS]
@@ -286,8 +279,8 @@ MAX_UPLOAD_MB = 5
 
 @st.cache_data(max_entries=8, show_spinner=False)
 def decode_upload(data: bytes, invert: bool) -> np.ndarray:
-    """:func:`core.preprocess.image_from_bytes`, once per picture (a phone photo takes ~0.5 s)."""
-    from core.preprocess import image_from_bytes
+    """:func:`core.data.preprocess.image_from_bytes`, once per picture (a phone photo takes ~0.5 s)."""
+    from core.data.preprocess import image_from_bytes
 
     return image_from_bytes(data, invert=invert)
 
@@ -296,7 +289,7 @@ def read_upload(key: str, label: str) -> np.ndarray | None:
     """An uploader (widget keys ``{key}_upload``, ``{key}_invert``): the picture as ink (H, W) in
     [0, 1], or None (with a message in the user's words). The upload's id and name are kept in
     ``st.session_state[f"{key}_upload_id"]``."""
-    from core.preprocess import UploadError
+    from core.data.preprocess import UploadError
 
     upload = st.file_uploader(label, type=["png", "jpg", "jpeg", "bmp"], key=f"{key}_upload",
                               max_upload_size=10 * MAX_UPLOAD_MB)
@@ -371,9 +364,9 @@ def seeded_indices(n_total: int, count: int, seed: int) -> np.ndarray:
 def results_table():
     """The shipped results table: ``(DataFrame or None, path, error message or None)``; re-read
     when the file changes."""
-    from core.leaderboard import TABLE_NAME, TableError
+    from core.evaluation.table import TABLE_NAME, TableError
 
-    path = Path(checkpoint_root()) / TABLE_NAME
+    path = checkpoint_root() / TABLE_NAME
     try:
         return _read_results(str(path), path.stat().st_mtime if path.exists() else 0.0), path, None
     except TableError as exc:
@@ -382,7 +375,7 @@ def results_table():
 
 @st.cache_data(show_spinner=False)
 def _read_results(path: str, mtime: float):
-    from core.leaderboard import read_table
+    from core.evaluation.table import read_table
 
     return read_table(path)
 
@@ -407,8 +400,9 @@ def warm_up(names: list[str]) -> None:
     def work():
         try:
             if first:
-                import core.explore  # noqa: F401  (torch)
                 import sklearn.decomposition  # noqa: F401  (PCA on the latent pages)
+
+                import core.explore  # noqa: F401  (torch)
 
                 test_set()
             for run in todo:
@@ -446,7 +440,7 @@ def png_data_uri(image: np.ndarray, scale: int = 1) -> str:
 
 def images_html(images, nrow: int, scale: int = 2, title: str = "") -> str:
     """Tiled images (N, 1, 28, 28) in [0, 1] as one inline ``<img>`` (see :func:`png_data_uri`)."""
-    from core import explore
+    from core.explore import latents as explore
 
     tiled = explore.tile(images, nrow=nrow)
     alt = html_text(title or "images")

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def _whole_number_at_least(minimum: int):
@@ -42,7 +39,7 @@ def positive_float(text: str) -> float:
 def mnist_available() -> bool:
     """Fetch and verify MNIST if needed (progress printed); False, with the reason on stderr, when it
     cannot be had."""
-    from core.data import DataError, ensure_mnist
+    from core.data.mnist import DataError, ensure_mnist
 
     try:
         ensure_mnist(log=print)

@@ -2,7 +2,7 @@
 """Compute seed 000's Table 1 metrics for trained runs and write the results table.
 
 For every run folder under --run-dirs (or those named with --runs) this loads the weights as stored
-(float16 on disk), computes each metric of core/leaderboard.py that applies (Generated Images
+(float16 on disk), computes each metric of core/evaluation/table.py that applies (Generated Images
 Accuracy, FID with InceptionV3 and with the judge's features, Inception Score with InceptionV3 and
 with the judge, Classification Accuracy, Reconstruction Error), and merges one row per (run,
 metric) into the tidy table checkpoints/results.csv, with the sample count, protocol, device and
@@ -38,18 +38,32 @@ import os
 import sys
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, positive_int
 from tqdm import tqdm
 
-from core.checkpoints import CheckpointError, list_run_dirs, load_run
-from core.data import DataError, ensure_mnist, load_mnist
+from core.data.mnist import DataError, ensure_mnist, load_mnist
 from core.device import DEVICE_CHOICES, resolve_device
-from core.evaluation import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
-from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, TABLE_NAME, TableError, default_mode,
-                              add_rows, default_rows, fewer_seeds_note, is_reference, merge_rows, read_table, summarize,
-                              union_seeds, zoo_rank)
-from core.models.base import JUDGE
-from core.reference import SEED000_TABLE1
+from core.evaluation.evaluator import FID_PER_DIGIT, GIA_PER_DIGIT, Evaluator
+from core.evaluation.reference import SEED000_TABLE1
+from core.evaluation.specs import GENERATED_METRICS, METRICS, REFERENCE_MODEL
+from core.evaluation.table import (
+    TABLE_NAME,
+    TableError,
+    add_rows,
+    default_mode,
+    default_rows,
+    fewer_seeds_note,
+    is_reference,
+    merge_rows,
+    read_table,
+    summarize,
+    union_seeds,
+    zoo_rank,
+)
+from core.models.capabilities import JUDGE
+from core.paths import REPO_ROOT
+from core.runs.format import CheckpointError, list_run_dirs
+from core.runs.store import load_run
+from scripts._cli import positive_int
 
 REFERENCE_RUN = "mnist-train-10k"
 SUMMARY_METRICS = ("generated_accuracy", "fid_inception", "fid_judge", "is_judge", "classification_accuracy",
@@ -308,7 +322,7 @@ def _evaluate_on_ray(args, names: list[str], available: dict[str, Path], wanted:
     cluster cannot be reached."""
     import ray
 
-    from scripts.sweep import check_address
+    from core.training.cluster import check_address
 
     if args.address != "local":
         try:

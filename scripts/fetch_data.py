@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from core.data import DataError, ensure_mnist, file_status, raw_dir
+from core.data.mnist import DataError, ensure_mnist, file_status, raw_dir
 
 
 def main(argv: list[str] | None = None) -> int:

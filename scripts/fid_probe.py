@@ -33,7 +33,8 @@ import sys
 import time
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, mnist_available, positive_int
+from core.paths import REPO_ROOT
+from scripts._cli import mnist_available, positive_int
 
 #: share of background pixels the ``real+haze`` set hazes, and the haze's mean (pixels in [0, 1])
 HAZE_SHARE, HAZE_MEAN = 0.6, 0.01
@@ -81,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from core.checkpoints import CheckpointError, list_run_dirs, load_run
-    from core.data import load_mnist, load_splits
-    from core.evaluation import FID_SEED, FeatureStore
-    from core.metrics import frechet_distance
-    from core.models.base import GENERATE, JUDGE, N_CLASSES, RECONSTRUCT
+    from core.data.mnist import load_mnist, load_splits
+    from core.evaluation.evaluator import FID_SEED, FeatureStore
+    from core.evaluation.metrics import frechet_distance
+    from core.models.capabilities import GENERATE, JUDGE, N_CLASSES, RECONSTRUCT
+    from core.runs.format import CheckpointError, list_run_dirs
+    from core.runs.store import load_run
 
     test_x, test_y = load_mnist(False)
     if args.n_test:

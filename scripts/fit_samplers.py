@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Fit the latent samplers (core/samplers.py) of trained runs and store them in their run folders.
+"""Fit the latent samplers (core/models/samplers.py) of trained runs and store them in their run folders.
 
     python scripts/fit_samplers.py                              # every run that encodes and decodes
     python scripts/fit_samplers.py --runs cae-z16-s0 cvae-z16-s0 --samplers "GMM (BIC)"
@@ -20,11 +20,12 @@ import sys
 import time
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, mnist_available
+from core.paths import REPO_ROOT
+from scripts._cli import mnist_available
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.samplers import SAMPLERS
+    from core.models.samplers import SAMPLERS
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -39,10 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     if not root.is_dir():
         parser.error(f"no such folder: {root}")
     from core.atomic import write_json
-    from core.catalog import CONFIG, CheckpointError, list_run_dirs
-    from core.checkpoints import load_run
-    from core.data import DataError, load_splits
-    from core.samplers import SamplerError, can_fit, file_name, is_own_mode, save_sampler, training_codes
+    from core.data.mnist import DataError, load_splits
+    from core.models.samplers import SamplerError, can_fit, file_name, is_own_mode, save_sampler, training_codes
+    from core.runs.format import CONFIG, CheckpointError, list_run_dirs
+    from core.runs.store import load_run
 
     available = {p.name: p for p in list_run_dirs(root)}
     unknown = [n for n in args.runs or [] if n not in available]

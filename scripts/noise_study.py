@@ -2,7 +2,7 @@
 """Seed 002's noise study, measured: accuracy and reconstruction error of every run as the input gets noisier.
 
 For every run folder that can classify or reconstruct (the judge included), and every noise kind of
-core/noise.py (Gaussian σ, salt-and-pepper rate, an occluding square), at each of the kind's 7
+core/data/corruptions.py (Gaussian σ, salt-and-pepper rate, an occluding square), at each of the kind's 7
 levels (the first is 0: clean), over the 10,000 MNIST test images with fixed noise seeds (the same
 noisy images for every model), this computes the classification accuracy on the noisy images and the
 reconstruction BCE (nats per image) of the noisy images against the clean ones, and writes one row
@@ -21,13 +21,15 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, mnist_available, positive_int
-
 from core.atomic import atomic_path
-from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
-from core.data import load_mnist
+from core.data.corruptions import NOISE_KINDS, NOISE_SEED, noise_kind
+from core.data.mnist import load_mnist
+from core.evaluation.robustness import robustness
 from core.models.capabilities import CLASSIFY, RECONSTRUCT
-from core.noise import NOISE_KINDS, NOISE_SEED, noise_kind, robustness
+from core.paths import REPO_ROOT, SHIPPED_CHECKPOINTS
+from core.runs.catalog import list_runs
+from core.runs.format import CheckpointError
+from scripts._cli import mnist_available, positive_int
 
 #: the shipped results, beside results.csv
 TABLE_NAME = "noise_robustness.csv"
@@ -54,7 +56,7 @@ def write_rows(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of run folders")
+    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
     parser.add_argument("--runs", nargs="*", help="run names (default: every run that can classify or reconstruct)")
     parser.add_argument("--kinds", nargs="*", choices=[k.name for k in NOISE_KINDS], help="noise kinds (default all)")
     parser.add_argument("--n-test", type=positive_int, default=10_000,

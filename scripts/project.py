@@ -15,8 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, is_judge, list_runs  # noqa: E402
 from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY  # noqa: E402
+from core.paths import SHIPPED_CHECKPOINTS  # noqa: E402
+from core.runs.catalog import is_judge, list_runs
+from core.runs.format import CheckpointError
 
 #: the encoder inputs the Latent space page offers
 PAGE_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY)
@@ -24,7 +26,7 @@ PAGE_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of run folders")
+    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
     parser.add_argument("--runs", nargs="*", help="run names (default: every run that can encode)")
     parser.add_argument("--sizes", nargs="*", type=int, default=[2000, 5000], help="numbers of test images")
     parser.add_argument("--force", action="store_true",
@@ -36,9 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from core import explore
-    from core.data import ensure_mnist, load_mnist
-    from core.projections import project, read_shipped, shipped_key, write_shipped
+    from core.data.mnist import ensure_mnist, load_mnist
+    from core.explore import latents as explore
+    from core.explore.projections import project, read_shipped, shipped_key, write_shipped
 
     ensure_mnist(log=print)
     test_x, test_y = load_mnist(train=False)

@@ -3,8 +3,8 @@
 
 Seed 002 names bank-card, cheque, postal-code and phone numbers as its recognizer's use. This builds
 --strips pictures (default 1,000) of 3–8 MNIST test digits pasted side by side with random gaps
-(−2 to 8 px: some touch), scale (×0.8–1.2) and vertical offset (core.segment.synthetic_strip, fixed
---seed), cuts each into digits with core.segment.find_digits (touching digits cut the way the judge
+(−2 to 8 px: some touch), scale (×0.8–1.2) and vertical offset (core.data.segment.synthetic_strip, fixed
+--seed), cuts each into digits with core.data.segment.find_digits (touching digits cut the way the judge
 is surest of, when there is a judge), and lets every classifier read them.
 It reports, per classifier: how often the cut found the right number of digits, the per-digit
 accuracy (a digit counts as read right when the cut found the right count and the classifier the
@@ -21,12 +21,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from scripts._cli import mnist_available, positive_int
-
 from core.atomic import write_json
-from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs
-from core.data import shared_mnist_arrays
+from core.data.mnist import shared_mnist_arrays
 from core.models.capabilities import CLASSIFY
+from core.paths import SHIPPED_CHECKPOINTS
+from core.runs.catalog import list_runs
+from core.runs.format import CheckpointError
+from scripts._cli import mnist_available, positive_int
 
 RESULT_NAME = "number_reading.json"
 
@@ -34,7 +35,7 @@ RESULT_NAME = "number_reading.json"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(DEFAULT_CHECKPOINT_DIR), help="folder of run folders")
+    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
     parser.add_argument("--strips", type=positive_int, default=1000, help="how many numbers (default 1000)")
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the strips (default 1: the cutting rule was tuned on seed 0's)")
@@ -44,8 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import numpy as np
 
-    from core import explore
-    from core.segment import TooManyDigits, digit_images, find_digits, synthetic_strip
+    from core.data.segment import TooManyDigits, digit_images, find_digits, synthetic_strip
+    from core.explore import latents as explore
 
     if not mnist_available():
         return 1
@@ -97,8 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "cut_reader": judge.label if judge is not None else None,
         "readers": {name: {"label": readers[name].label, "digit_accuracy": right_digits[name] / digits_total,
                            "number_accuracy": right_numbers[name] / args.strips} for name in readers},
-        "protocol": ("core.segment.synthetic_strip: 3–8 MNIST test digits, gaps −2..8 px, scale ×0.8–1.2, offset ±4 px; "
-                     "core.segment.find_digits cuts (reader: the judge); a digit is right when the cut count is right and the digit at its "
+        "protocol": ("core.data.segment.synthetic_strip: 3–8 MNIST test digits, gaps −2..8 px, scale ×0.8–1.2, offset ±4 px; "
+                     "core.data.segment.find_digits cuts (reader: the judge); a digit is right when the cut count is right and the digit at its "
                      "place is read right; a number when all its digits are"),
         "seconds": round(time.perf_counter() - start, 1),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -19,7 +19,8 @@ import sys
 import time
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, non_negative_int, positive_int
+from core.paths import REPO_ROOT
+from scripts._cli import non_negative_int, positive_int
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,13 +34,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import numpy as np
-    import torch
     from PIL import Image, ImageDraw
 
     from core.atomic import atomic_path
-    from core.checkpoints import CheckpointError, load_run
-    from core.explore import generation_grid, tile
-    from core.models.base import GENERATE
+    from core.explore.latents import generation_grid, tile
+    from core.models.capabilities import GENERATE
+    from core.runs.format import CheckpointError
+    from core.runs.store import load_run
 
     panels = []
     for spec in args.panels:

@@ -13,8 +13,8 @@ for arg in "$@"; do
   esac
 done
 python=${PYTHON:-python3}
-if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null; then
-  echo "setup.sh: Python 3.10 or newer is needed ($python is $("$python" --version 2>&1))" >&2; exit 2
+if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "setup.sh: Python 3.11 or newer is needed ($python is $("$python" --version 2>&1))" >&2; exit 2
 fi
 [ -x .venv/bin/python ] || "$python" -m venv .venv
 if [ "$want_tests" = 1 ]; then

@@ -5,7 +5,7 @@
     python scripts/sweep.py experiments/zoo.toml --address ray://head:10001   # an existing cluster
     python scripts/sweep.py experiments/seed000_sweep.toml --epochs 1 --n-train 2000 --out-dir /tmp/runs
 
-Each run of the grid (core/experiments.py) is one Tune trial that trains with the shared trainer and
+Each run of the grid (core/training/experiments.py) is one Tune trial that trains with the shared trainer and
 writes the same self-describing run folder as train.py, under OUT_DIR/<experiment name>/<run>
 (default runs/); the dashboard reads it with DIGITLAB_CHECKPOINTS=OUT_DIR/<experiment name>, and
 evaluate.py with --run-dirs. Per-epoch losses are reported to Tune (its progress table, and its result
@@ -19,83 +19,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlparse
 
-from scripts._cli import REPO_ROOT, non_negative_int, positive_float, positive_int
-
-from core.experiments import ExperimentError, PlannedRun, load_experiment
-
-
-def run_names(runs: tuple[PlannedRun, ...]) -> list[str]:
-    """Folder names of ``runs``: ``<model>-z<latent>-s<seed>``, with the other constructor arguments
-    appended (``-beta0.5``) when that alone would give two runs one name."""
-    from core.models import build_model
-
-    latent = {}
-    for run in runs:
-        key = (run.model, tuple(sorted(run.model_args.items())))
-        if key not in latent:
-            latent[key] = build_model(run.model, **run.model_args).latent_dim
-    names = [run.run_name(latent[(run.model, tuple(sorted(run.model_args.items())))]) for run in runs]
-    if len(set(names)) < len(names):
-        names = [name + "".join(f"-{k.replace('_', '')}{'' if v is True else v}"
-                                for k, v in sorted(run.model_args.items()) if k != "latent_dim")
-                 for name, run in zip(names, runs)]
-    return names
-
-
-def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fail fast when a Ray cluster's address cannot be reached (Ray itself retries for minutes).
-
-    Raises:
-        ConnectionError: nothing answers at the address's host and port within ``timeout`` seconds.
-    """
-    if address in ("auto", "local"):
-        return
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname, parsed.port or (10001 if parsed.scheme == "ray" else 6379)
-    if not host:
-        raise ConnectionError(f"{address!r} is not a Ray address (host:port or ray://host:port)")
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise ConnectionError(f"no Ray cluster answers at {address} ({host}:{port}: "
-                              f"{exc.strerror or type(exc).__name__}); is the head node running?") from None
-
-
-def train_trial(config: dict) -> None:
-    """One Tune trial: train one run (resuming it if it was interrupted), reporting every epoch."""
-    import torch
-    from ray import tune
-
-    from core.data import load_splits
-    from core.training import RESUME, TrainConfig, in_progress_dir, train
-
-    spec, settings = config["run"], config["settings"]
-    torch.set_num_threads(settings["threads"])
-    out = Path(spec["out"])
-    training = dict(spec["training"])
-    sizes = [training.pop(key, None) for key in ("n_train", "n_val", "n_test")]
-    splits = load_splits(training.get("split_seed", 0), root=settings["data_dir"], log=lambda *_: None)
-    if any(sizes):
-        full = (splits.train_x.shape[0], splits.val_x.shape[0], splits.test_x.shape[0])
-        splits = splits.subset(*(size or n for size, n in zip(sizes, full)))
-    cfg = TrainConfig.for_model(spec["model"], spec["model_args"], seed=spec["seed"], device=settings["device"],
-                                **training)
-    in_progress = in_progress_dir(out)
-    in_progress.mkdir(parents=True, exist_ok=True)
-
-    def report(epoch: int, losses: dict) -> None:
-        tune.report({"epoch": epoch, **{key.replace("/", "_"): value for key, value in losses.items()}})
-
-    train(cfg, splits, out_dir=out, progress=False, resume_path=in_progress / RESUME, on_epoch=report)
-    shutil.rmtree(in_progress, ignore_errors=True)
+from core.paths import REPO_ROOT
+from core.training.cluster import check_address, train_trial
+from core.training.experiments import ExperimentError, load_experiment, run_names
+from scripts._cli import non_negative_int, positive_float, positive_int
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
     else:
-        from core.data import DataError, ensure_mnist
+        from core.data.mnist import DataError, ensure_mnist
 
         try:  # once here, rather than in every trial at the same time
             ensure_mnist(args.data_dir, log=print)

@@ -6,7 +6,7 @@ Examples:
     python scripts/train.py --model cae cvae --latent-dim 8 16 32 64       # seed 000's 8 runs
     python scripts/train.py --model cvae --latent-dim 8 --epochs 1 --n-train 2000 --out-dir /tmp/runs
 
-Each run goes to ``<out-dir>/<model>-z<latent>-s<seed>/`` (see core/checkpoints.py), written whole at
+Each run goes to ``<out-dir>/<model>-z<latent>-s<seed>/`` (see core/runs/store.py), written whole at
 the end; a finished run is never replaced without --force. While a run trains, its state after every
 epoch is kept in ``<out-dir>/.<run>.inprogress/resume.pt``: if the run is interrupted, the same command
 with --resume continues it from the last finished epoch (and ends with the same weights as an
@@ -20,13 +20,14 @@ import shutil
 import sys
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, non_negative_int, positive_float, positive_int
-
-from core.checkpoints import check_run_folder, run_name
-from core.data import DataError, load_splits
+from core.data.mnist import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
 from core.models import REGISTRY, build_model
-from core.training import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
+from core.paths import REPO_ROOT
+from core.runs.format import run_name
+from core.runs.store import check_run_folder
+from core.training.trainer import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
+from scripts._cli import non_negative_int, positive_float, positive_int
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

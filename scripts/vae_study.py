@@ -2,7 +2,7 @@
 """Seed 004's experiments on its convolutional VAE: β sweep with posterior-collapse remedies, the
 regularization ablation, 5-fold cross-validation, and seconds per epoch on CPU (or GPU).
 
-Each run of core/vae_study.py's grids trains the VAE with the shared trainer and writes
+Each run of core/studies/vae_study.py's grids trains the VAE with the shared trainer and writes
 checkpoints/vae_study/<run>.json (settings, per-epoch losses, test figures) and <run>.npz (2-D
 posterior means of 2,000 test images); finished runs are skipped, so an interrupted study resumes
 where it stopped. Runs go to --jobs worker processes (joblib), --threads torch threads each. Then the
@@ -23,10 +23,9 @@ import sys
 import time
 from pathlib import Path
 
-from scripts._cli import REPO_ROOT, mnist_available, positive_int
-
-from core.catalog import DEFAULT_CHECKPOINT_DIR
-from core.vae_study import EXPERIMENTS, STUDY_DIR, TIMING_PREFIX, StudySettings, all_runs
+from core.paths import REPO_ROOT, SHIPPED_CHECKPOINTS
+from core.studies.vae_study import EXPERIMENTS, STUDY_DIR, TIMING_PREFIX, StudySettings, all_runs
+from scripts._cli import mnist_available, positive_int
 
 _splits = None
 
@@ -36,8 +35,8 @@ def _work(run, settings, out: str, threads: int) -> tuple[str, float, bool]:
     global _splits
     import torch
 
-    from core.data import load_splits
-    from core.vae_study import run_one
+    from core.data.mnist import load_splits
+    from core.studies.vae_study import run_one
 
     torch.set_num_threads(threads)
     if _splits is None:
@@ -72,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", action="store_true",
                         help="print the README's tables from the results folder and stop (trains nothing)")
     parser.add_argument("--force", action="store_true", help="train again runs that already have results")
-    parser.add_argument("--out", default=str(Path(DEFAULT_CHECKPOINT_DIR) / STUDY_DIR),
+    parser.add_argument("--out", default=str(Path(SHIPPED_CHECKPOINTS) / STUDY_DIR),
                         help="results folder (default checkpoints/vae_study)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         parser.error(f"--out names a file, not a folder: {out}")
     if args.markdown:
-        from core.vae_study import load_records, load_timings, markdown_summary
+        from core.studies.vae_study import load_records, load_timings, markdown_summary
 
         records, bad = load_records(out)
         for name in bad:
@@ -115,8 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.timing != "none":
         import torch
 
-        from core.data import load_splits
-        from core.vae_study import time_epochs
+        from core.data.mnist import load_splits
+        from core.studies.vae_study import time_epochs
 
         torch.set_num_threads(args.threads * args.jobs)  # the whole machine, as the seed's runs had
         try:

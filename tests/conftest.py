@@ -8,9 +8,6 @@ from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
 # ------------------------------------------------------------------------------------------------
 # core package fixtures (tests/test_data.py, test_models.py, test_checkpoints.py,
 # test_training.py, test_cli.py)
@@ -19,7 +16,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def mnist_raw() -> Path:
     """The verified raw MNIST folder (fetched first when missing, e.g. on CI)."""
-    from core.data import ensure_mnist
+    from core.data.mnist import ensure_mnist
 
     return ensure_mnist(log=lambda line: print(line, file=sys.stderr))
 
@@ -33,7 +30,7 @@ def mnist_root(mnist_raw: Path) -> Path:
 @pytest.fixture(scope="session")
 def mnist_splits(mnist_root: Path):
     """Real MNIST splits (split seed 0), loaded once per session."""
-    from core.data import DEFAULT_SPLIT_SEED, load_splits
+    from core.data.mnist import DEFAULT_SPLIT_SEED, load_splits
 
     return load_splits(DEFAULT_SPLIT_SEED, root=mnist_root, fetch=False)
 
@@ -58,7 +55,7 @@ def make_data_root(tmp_path: Path, mnist_raw: Path):
     data folder (its ``MNIST/raw`` holds the files). Files are copied, never linked, so nothing a
     test does can reach the real data.
     """
-    from core.data import MNIST_MD5
+    from core.data.mnist import MNIST_MD5
 
     counter = iter(range(1000))
 

@@ -1,4 +1,4 @@
-"""The session archive (core/archive.py): recording, CSV and zip exports."""
+"""The session archive (core/explore/archive.py): recording, CSV and zip exports."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from core.archive import MAX_ENTRIES, Archive, ArchiveEntry
+from core.explore.archive import MAX_ENTRIES, Archive, ArchiveEntry
 
 
 def entry(key: str, digit: int, p: float = 0.9, labels=("CAE", "Judge")) -> ArchiveEntry:

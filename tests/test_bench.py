@@ -1,31 +1,15 @@
-"""The benchmark harness's pure parts (scripts/_bench.py): statistics, ForwardMsg parsing, the digit
+"""The benchmark harness's pure parts (benchmarks/_bench.py): statistics, ForwardMsg parsing, the digit
 strokes. No browser, no server, no timing assertions."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-
-
-def _load_harness():
-    name = "digitlab_bench_harness"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, REPO_ROOT / "scripts" / "_bench.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the class is made
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-B = _load_harness()
-
+from benchmarks import _bench as B  # noqa: E402
+from core.paths import REPO_ROOT
 
 # --- statistics ---
 

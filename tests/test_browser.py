@@ -6,13 +6,20 @@ import time
 
 import pytest
 
-from scripts.browser import (CHROMIUM_ARGS, FrameLog, chromium_path, one_stroke, read_predictions, running_app, stroke,
-                     zero_stroke)
+from core.paths import SHIPPED_CHECKPOINTS
+from core.runs.format import list_run_dirs
+from tests.browser import (
+    CHROMIUM_ARGS,
+    FrameLog,
+    chromium_path,
+    one_stroke,
+    read_predictions,
+    running_app,
+    stroke,
+    zero_stroke,
+)
 
-
-from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
-
-SHIPPED = {p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR)}
+SHIPPED = {p.name for p in list_run_dirs(SHIPPED_CHECKPOINTS)}
 #: one shipped run of every architecture that classifies, preselected through the page's link
 CLASSIFIERS = [name for name in ("cae-z32-s0", "cvae-z32-s0", "conv-cvae-z16-s0", "mlp-cvae-z16-s0") if name in SHIPPED]
 JUDGE = "judge-s0" in SHIPPED
@@ -92,7 +99,7 @@ def test_predictions_follow_the_pen_and_a_second_stroke_reruns_only_the_drawing(
     page.wait_for_timeout(1500)
     messages = page.frames_seen.since(mark)
     deltas = [m for m in messages if m.WhichOneof("type") == "delta"]
-    # answers came back while the pen was still down (the rate, ≥ 5/s, is scripts/bench_ui.py's to measure)
+    # answers came back while the pen was still down (the rate, ≥ 5/s, is benchmarks/bench_ui.py's to measure)
     assert len(while_drawing) >= 2, (len(while_drawing), pen_down)
     assert deltas and all(list(m.metadata.delta_path)[:1] != [1] for m in deltas)  # [1...] is the sidebar
     assert not any(m.WhichOneof("type") == "new_session" and m.new_session.page_script_hash and
@@ -184,10 +191,10 @@ def test_typing_part_of_a_run_name_and_enter_adds_one_run(page):
 def test_a_photo_of_a_digit_is_read_and_junk_gets_a_sentence(page, mnist_splits):
     """Upload a photo-like picture (dark 3 on a lighting gradient, noisy JPEG): every model reads it;
     then a file that is no picture: a message in words replaces the old predictions."""
-    from core.catalog import list_runs
-    from core.explore import class_probabilities
-    from core.preprocess import mnist_preprocess
-    from test_preprocess import paper_photo
+    from core.data.preprocess import mnist_preprocess
+    from core.explore.latents import class_probabilities
+    from core.runs.catalog import list_runs
+    from tests.test_preprocess import paper_photo
 
     runs, _ = list_runs()
     models = [runs[name].model for name in CLASSIFIERS + (["judge-s0"] if JUDGE else [])]

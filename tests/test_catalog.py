@@ -1,5 +1,5 @@
-"""core.catalog: runs listed from their JSON files without torch, models loaded once on demand;
-shipped UMAP projections (core.projections)."""
+"""core.runs.catalog: runs listed from their JSON files without torch, models loaded once on demand;
+shipped UMAP projections (core.explore.projections)."""
 
 from __future__ import annotations
 
@@ -12,13 +12,15 @@ import threading
 import numpy as np
 import pytest
 
-from core.catalog import DEFAULT_CHECKPOINT_DIR, CheckpointError, list_runs, read_run
+from core.paths import SHIPPED_CHECKPOINTS
+from core.runs.catalog import list_runs, read_run
+from core.runs.format import CheckpointError
 
-REPO = DEFAULT_CHECKPOINT_DIR.parent
+REPO = SHIPPED_CHECKPOINTS.parent
 
 
 def test_listing_runs_needs_no_torch():
-    code = ("import sys; from core.catalog import list_runs; runs, errors = list_runs(); "
+    code = ("import sys; from core.runs.catalog import list_runs; runs, errors = list_runs(); "
             "print(len(runs), len(errors), 'torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     n_runs, n_errors, torch_loaded = out.stdout.split()
@@ -27,7 +29,7 @@ def test_listing_runs_needs_no_torch():
 
 def test_every_shipped_card_says_what_its_model_class_says():
     """The cards let the first page be drawn without torch; they must never drift from the classes."""
-    from core.checkpoints import load_run
+    from core.runs.store import load_run
 
     runs, errors = list_runs()
     assert not errors
@@ -58,7 +60,7 @@ def test_the_model_loads_once_even_when_threads_ask_together():
 ])
 def test_a_broken_run_says_what_is_wrong_in_words(tmp_path, damage, kind, when):
     run = tmp_path / "cae-z8-s0"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", run)
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", run)
     if damage == "garbage":
         (run / "weights.pt").write_bytes(b"not a checkpoint")
     elif damage == "missing":
@@ -79,7 +81,7 @@ def test_a_broken_run_says_what_is_wrong_in_words(tmp_path, damage, kind, when):
 
 def test_a_run_without_a_card_is_described_by_its_class(tmp_path):
     run = tmp_path / "cvae-z8-s0"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cvae-z8-s0", run)
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cvae-z8-s0", run)
     config = json.loads((run / "config.json").read_text())
     card = config.pop("card")
     (run / "config.json").write_text(json.dumps(config))
@@ -88,7 +90,7 @@ def test_a_run_without_a_card_is_described_by_its_class(tmp_path):
 
 def test_every_shipped_run_that_encodes_ships_its_default_umap():
     """The Latent space page's first UMAP view reads these instead of computing for tens of seconds."""
-    from core.projections import read_shipped, shipped_key
+    from core.explore.projections import read_shipped, shipped_key
 
     runs, _ = list_runs()
     for name, info in runs.items():
@@ -102,7 +104,7 @@ def test_every_shipped_run_that_encodes_ships_its_default_umap():
 
 
 def test_shipped_projections_are_dropped_when_the_weights_change(tmp_path):
-    from core.projections import read_shipped, shipped_key, write_shipped
+    from core.explore.projections import read_shipped, shipped_key, write_shipped
 
     run = tmp_path / "run"
     run.mkdir()
@@ -118,7 +120,7 @@ def test_shipped_projections_are_dropped_when_the_weights_change(tmp_path):
 
 
 def test_new_codes_are_placed_among_their_nearest_reference_codes():
-    from core.projections import place_codes
+    from core.explore.projections import place_codes
 
     reference = np.array([[0, 0], [10, 0], [0, 10], [10, 10]], dtype=np.float32)
     xy = reference * 3 + 1  # a known embedding

@@ -1,4 +1,4 @@
-"""core.checkpoints: self-describing run folders, their round trip and every way they can break."""
+"""core.runs.store: self-describing run folders, their round trip and every way they can break."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import (CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, Run, list_run_dirs,
-                              load_run, run_name, save_run)
 from core.models import build_model
 from core.models.seed000 import ConditionalAutoencoder
+from core.runs.format import CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, list_run_dirs, run_name
+from core.runs.store import Run, load_run, save_run
 
 MODEL_NAMES = ["cae", "cvae"]  # seed 000's models; every registered model: tests/test_conformance.py
 LATENT, HIDDEN = 4, 48

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.checkpoints import load_run
+from core.paths import REPO_ROOT
+from core.runs.store import load_run
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 TRAIN = REPO_ROOT / "scripts" / "train.py"
 FETCH = REPO_ROOT / "scripts" / "fetch_data.py"
 CORRUPT = "t10k-labels-idx1-ubyte"

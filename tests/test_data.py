@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core import data as D
-from core.data import DataError
+from core.data import mnist as D
+from core.data.mnist import DataError
+from core.paths import REPO_ROOT
 
 TRAIN_IMAGES, TRAIN_LABELS = "train-images-idx3-ubyte", "train-labels-idx1-ubyte"
 TEST_IMAGES, TEST_LABELS = "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"
@@ -105,7 +106,7 @@ def test_data_dir_precedence(monkeypatch, tmp_path):
     assert D.data_dir(tmp_path / "arg") == tmp_path / "arg"
     assert D.raw_dir(tmp_path / "arg") == tmp_path / "arg" / "MNIST" / "raw"
     monkeypatch.delenv(D.DATA_ENV_VAR)
-    assert D.data_dir() == D.REPO_ROOT / "data"
+    assert D.data_dir() == REPO_ROOT / "data"
 
 
 # --- MD5 verification -------------------------------------------------------------------------

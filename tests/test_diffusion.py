@@ -5,19 +5,17 @@ weights, and is a reference on the leaderboard, never ranked."""
 from __future__ import annotations
 
 import pickle
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from core.leaderboard import best_per_metric, is_reference
+from core.evaluation.table import best_per_metric, is_reference
 from core.models import build_model
 from core.models.diffusion import NO_DIGIT, ClassConditionalDiffusion
 from core.models.modes import GenerationMode, find_mode
-from core.training import TrainConfig, train
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from core.paths import REPO_ROOT
+from core.training.trainer import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -149,8 +147,8 @@ def test_generation_modes_are_their_names_and_carry_their_description():
 def test_the_shipped_run_draws_the_digits_asked_for():
     """The shipped diffusion run's default mode, read by the judge: a sampler that paired the clipped
     x̂0 with the raw predicted noise drew the asked digit in 0.71 of 100 images (0.26 at 50 steps)."""
-    from core.checkpoints import load_run
-    from core.explore import judged_accuracy
+    from core.explore.latents import judged_accuracy
+    from core.runs.store import load_run
 
     model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
     judge = load_run(REPO_ROOT / "checkpoints" / "judge-s0").model.eval()

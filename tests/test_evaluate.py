@@ -10,11 +10,20 @@ from pathlib import Path
 
 import pytest
 
-from core.inception import inception_weights
-from core.leaderboard import (COLUMNS, METRICS, TableError, best_per_metric, default_rows, merge_rows, read_table,
-                              summarize, write_table)
+from core.evaluation.inception import inception_weights
+from core.evaluation.specs import METRICS
+from core.evaluation.table import (
+    COLUMNS,
+    TableError,
+    best_per_metric,
+    default_rows,
+    merge_rows,
+    read_table,
+    summarize,
+    write_table,
+)
+from core.paths import REPO_ROOT
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 EVALUATE = REPO_ROOT / "scripts" / "evaluate.py"
 TINY = ["--n-test", "20", "--fid-per-digit", "2", "--gia-per-digit", "2"]
 
@@ -151,10 +160,11 @@ def test_read_table_errors(tmp_path):
 def test_shipped_table_covers_every_shipped_run_and_metric():
     """checkpoints/results.csv holds a row for every shipped run × metric, each figure with its
     sample count and device, at the full protocol sizes (10,000 generated images for FID and IS)."""
-    from core.checkpoints import DEFAULT_CHECKPOINT_DIR, list_run_dirs
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.format import list_run_dirs
 
     table = read_table(REPO_ROOT / "checkpoints" / "results.csv")
-    shipped = {p.name for p in list_run_dirs(DEFAULT_CHECKPOINT_DIR) if not p.name.startswith("judge")}
+    shipped = {p.name for p in list_run_dirs(SHIPPED_CHECKPOINTS) if not p.name.startswith("judge")}
     assert set(table["metric"]) <= set(METRICS)
     assert set(table["status"]) <= {"ok", "n/a", "unavailable"}
     for run in shipped:

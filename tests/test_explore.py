@@ -1,4 +1,4 @@
-"""Model-agnostic dashboard computations (core.explore) and projections (core.projections)."""
+"""Model-agnostic dashboard computations (core.explore) and projections (core.explore.projections)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from core import explore
+from core.explore import latents as explore
+from core.explore.projections import principal_directions, project
 from core.models import build_model
-from core.models.base import DIGIT_ONLY, IMAGE_AND_DIGIT
-from core.projections import principal_directions, project
+from core.models.capabilities import DIGIT_ONLY, IMAGE_AND_DIGIT
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_tile_lays_images_out_like_torchvision_make_grid(n, nrow):
     """explore.tile is numpy (torchvision's import is slow in the dashboard); same picture as make_grid."""
     from torchvision.utils import make_grid
 
-    from core.explore import tile
+    from core.explore.latents import tile
 
     x = torch.rand(n, 1, 28, 28, generator=torch.Generator().manual_seed(n))
     expected = (make_grid(x, nrow=nrow, padding=1, pad_value=0.35)[0].numpy() * 255).round().astype(np.uint8)

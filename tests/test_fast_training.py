@@ -12,8 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from core.models import base
-from core.models.base import adam, bce_with_logits, reparameterize
-from core.training import TrainConfig, TrainingDiverged, train
+from core.models.base import adam
+from core.models.functional import bce_with_logits, reparameterize
+from core.training.trainer import TrainConfig, TrainingDiverged, train
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import torch
 
-from core.inception import inception_weights
+from core.evaluation.inception import inception_weights
+from core.paths import REPO_ROOT
 from scripts.fid_probe import HAZE_MEAN, HAZE_SHARE, hazed, pixel_statistics
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_probe(*args, tmp_path: Path, timeout: float = 400) -> subprocess.CompletedProcess:

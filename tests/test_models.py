@@ -9,10 +9,8 @@ import torch
 from torch import nn
 
 from core.models import REGISTRY, DigitModel, UnsupportedCapability, build_model, model_class
-from core.models.base import (ALL_CAPABILITIES, DIGIT_ONLY, IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES,
-                              N_PIXELS)
-from core.models.seed000 import (DENSITY, DETERMINISTIC, POSTERIOR, ConditionalAutoencoder, ConditionalVAE,
-                                 input_mode_of)
+from core.models.capabilities import ALL_CAPABILITIES, DIGIT_ONLY, IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES, N_PIXELS
+from core.models.seed000 import DENSITY, DETERMINISTIC, POSTERIOR, ConditionalAutoencoder, ConditionalVAE, input_mode_of
 
 # float(loss) on tensors that carry gradients is intended here
 pytestmark = [pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad=True:UserWarning"),

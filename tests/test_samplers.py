@@ -1,4 +1,4 @@
-"""Latent samplers (core/samplers.py): fitted per digit on codes, sampled reproducibly, stored in the
+"""Latent samplers (core/models/samplers.py): fitted per digit on codes, sampled reproducibly, stored in the
 run folder and read back, offered as generation modes of the run's model, fitted by
 scripts/fit_samplers.py."""
 
@@ -9,10 +9,18 @@ import json
 import pytest
 import torch
 
-from core.checkpoints import load_run, save_run
 from core.models import build_model
-from core.samplers import (SAMPLERS, PerDigitGaussian, PerDigitMixture, SamplerError, SecondStageVAE, attach,
-                           load_samplers, save_sampler)
+from core.models.samplers import (
+    SAMPLERS,
+    PerDigitGaussian,
+    PerDigitMixture,
+    SamplerError,
+    SecondStageVAE,
+    attach,
+    load_samplers,
+    save_sampler,
+)
+from core.runs.store import load_run, save_run
 
 
 def mixture_codes(n_per_digit: int = 400, seed: int = 0):
@@ -104,9 +112,9 @@ def test_samplers_become_generation_modes_of_the_loaded_run(tmp_path):
 
 def test_fit_samplers_script_stores_them_and_updates_the_card(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
+    from core.data.mnist import load_splits
+    from core.training.trainer import TrainConfig, train
     from scripts import fit_samplers
-    from core.training import TrainConfig, train
-    from core.data import load_splits
 
     splits = load_splits(0, root=mnist_root, fetch=False).subset(600, 64, 64)
     cfg = TrainConfig(model="mlp-cvae", model_args={"latent_dim": 2}, epochs=1, seed=0, device="cpu")

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.models.base import IMAGE_AND_DIGIT, IMAGE_ONLY, N_PIXELS
+from core.models.capabilities import IMAGE_AND_DIGIT, IMAGE_ONLY, N_PIXELS
 from core.models.seed002 import DETERMINISTIC, PRIOR, ConvolutionalCVAE, MultilayerCVAE
 
 # float(loss) on tensors that carry gradients is intended here

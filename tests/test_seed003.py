@@ -11,8 +11,16 @@ import torch
 import torch.nn.functional as F
 
 from core.models import UnsupportedCapability
-from core.models.base import (ALL_CAPABILITIES, CLASSIFY, DECODE, ENCODE, GENERATE, RECONSTRUCT,
-                              RESTYLE, N_PIXELS)
+from core.models.capabilities import (
+    ALL_CAPABILITIES,
+    CLASSIFY,
+    DECODE,
+    ENCODE,
+    GENERATE,
+    N_PIXELS,
+    RECONSTRUCT,
+    RESTYLE,
+)
 from core.models.seed003 import NOISE, ConditionalGAN, GANOptimizers
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -1,12 +1,12 @@
-"""Cutting a picture of a number into digits (core/segment.py) on synthetic pictures."""
+"""Cutting a picture of a number into digits (core/data/segment.py) on synthetic pictures."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from core.preprocess import EmptyDrawing
-from core.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits, synthetic_strip
+from core.data.preprocess import EmptyDrawing
+from core.data.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits, synthetic_strip
 
 
 def bar(canvas, top, bottom, left, right):
@@ -64,9 +64,10 @@ def test_synthetic_strips_are_reproducible():
 
 def test_a_reader_decides_how_a_touching_pair_is_cut(mnist_splits):
     """Two MNIST digits pasted so that they touch: the judge-guided cut finds both."""
-    from core.catalog import DEFAULT_CHECKPOINT_DIR, read_run
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.catalog import read_run
 
-    judge = read_run(DEFAULT_CHECKPOINT_DIR / "judge-s0").model
+    judge = read_run(SHIPPED_CHECKPOINTS / "judge-s0").model
     x, y = mnist_splits.test_x, mnist_splits.test_y
     a, b = int((y == 4).nonzero()[0, 0]), int((y == 7).nonzero()[0, 0])
     canvas = np.zeros((28, 60), np.float32)

@@ -1,4 +1,4 @@
-"""Experiments as files (core/experiments.py) and scripts/sweep.py on a local Ray instance."""
+"""Experiments as files (core/training/experiments.py) and scripts/sweep.py on a local Ray instance."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from core.checkpoints import load_run
-from core.experiments import EXPERIMENTS_DIR, ExperimentError, load_experiment, parse_experiment
-from scripts.sweep import check_address, run_names
+from core.paths import EXPERIMENTS_DIR
+from core.runs.store import load_run
+from core.training.cluster import check_address
+from core.training.experiments import ExperimentError, load_experiment, parse_experiment, run_names
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP = REPO / "scripts" / "sweep.py"
@@ -89,8 +90,8 @@ def test_a_tiny_sweep_on_a_local_ray_instance_with_two_workers(tmp_path, mnist_r
 
 def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, mnist_root):
     """evaluate.py --address local: one Ray task per run, the same figures as one process computes."""
-    from core.leaderboard import read_table
-    from test_evaluate import TINY, run_evaluate
+    from core.evaluation.table import read_table
+    from tests.test_evaluate import TINY, run_evaluate
 
     common = ["--runs", "cae-z8-s0", "cgan-z100-s0", "--metrics", "fid_judge", "generated_accuracy",
               "classification_accuracy", *TINY, "--device", "cpu", "--data-dir", mnist_root]
@@ -112,7 +113,7 @@ def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, 
 
 def test_bench_train_measures_both_ratios_for_each_model(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
-    from scripts import bench_train
+    from benchmarks import bench_train
 
     out = tmp_path / "train.json"
     assert bench_train.main(["--images", "256", "--epochs", "2", "--models", "cae", "cgan", "--out", str(out)]) == 0
@@ -129,8 +130,7 @@ def test_bench_train_measures_both_ratios_for_each_model(tmp_path, mnist_root, m
 
 
 def test_bench_reference_uses_the_default_optimizer_implementation():
-    from scripts.bench_train import default_implementation
-
+    from benchmarks.bench_train import default_implementation
     from core.models import build_model
 
     gan = build_model("cgan")

@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.checkpoints import load_run
 from core.device import resolve_device
-from core.evaluation import (bce_per_image, classification_accuracy, evaluate_test_metrics,
-                             reconstruction_error)
+from core.evaluation.evaluator import classification_accuracy, evaluate_test_metrics, reconstruction_error
 from core.models import REGISTRY, DigitModel
-from core.models.base import CLASSIFY, IMAGE_ONLY, INPUT_MODES, RECONSTRUCT
-from core.training import TrainConfig, train, validation_losses
+from core.models.capabilities import CLASSIFY, IMAGE_ONLY, INPUT_MODES, RECONSTRUCT
+from core.models.functional import bce_per_image
+from core.runs.store import load_run
+from core.training.trainer import TrainConfig, train, validation_losses
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

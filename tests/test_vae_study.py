@@ -12,10 +12,24 @@ import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-from core.checkpoints import DEFAULT_CHECKPOINT_DIR
 from core.models.seed004 import ConvolutionalVAE
-from core.vae_study import (EXPERIMENTS, STUDY_DIR, StudyRun, StudySettings, Variant, _run_data, all_runs,
-                            latent_summary, load_records, load_timings, mean_std, run_one, summary, time_epochs)
+from core.paths import SHIPPED_CHECKPOINTS
+from core.studies.vae_study import (
+    EXPERIMENTS,
+    STUDY_DIR,
+    StudyRun,
+    StudySettings,
+    Variant,
+    _run_data,
+    all_runs,
+    latent_summary,
+    load_records,
+    load_timings,
+    mean_std,
+    run_one,
+    summary,
+    time_epochs,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 APP = str(REPO / "dashboard" / "app.py")
@@ -26,7 +40,7 @@ TINY = StudySettings(n_train=64, n_val=32, n_test=48, epochs=1, batch_size=32, n
 
 def test_the_base_model_keeps_its_two_arguments_so_the_shipped_run_loads():
     assert ConvolutionalVAE().model_args == {"latent_dim": 2, "beta": 1.0}
-    shipped = torch.load(DEFAULT_CHECKPOINT_DIR / "conv-vae-z2-s0" / "weights.pt", weights_only=True)
+    shipped = torch.load(SHIPPED_CHECKPOINTS / "conv-vae-z2-s0" / "weights.pt", weights_only=True)
     ConvolutionalVAE().load_state_dict({k: v.float() for k, v in shipped.items()})  # strict: same layer names
 
 
@@ -219,7 +233,7 @@ def _open(root: Path | None, monkeypatch) -> AppTest:
 
 def test_page_without_results_says_how_to_make_them(tmp_path, monkeypatch):
     root = tmp_path / "runs"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
     at = _open(root, monkeypatch)
     assert any("scripts/vae_study.py" in i.value for i in at.info)
     (root / STUDY_DIR).mkdir()
@@ -230,7 +244,7 @@ def test_page_without_results_says_how_to_make_them(tmp_path, monkeypatch):
 
 def test_page_on_tiny_results(tmp_path, mnist_splits, monkeypatch, single_thread):
     root = tmp_path / "runs"
-    shutil.copytree(DEFAULT_CHECKPOINT_DIR / "cae-z8-s0", root / "cae-z8-s0")
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
     study = root / STUDY_DIR
     for run in [r for r in all_runs(["beta"]) if r.seed == 0] + EXPERIMENTS["cv"].runs()[:2]:
         run_one(run, TINY, mnist_splits, study)
@@ -251,7 +265,7 @@ def test_page_on_tiny_results(tmp_path, mnist_splits, monkeypatch, single_thread
 def test_the_shipped_study_is_complete_and_the_page_shows_it(monkeypatch):
     """The shipped results hold every run of every grid and the CPU timing, and the page's tables
     say what the records say."""
-    folder = DEFAULT_CHECKPOINT_DIR / STUDY_DIR
+    folder = SHIPPED_CHECKPOINTS / STUDY_DIR
     records, bad = load_records(folder)
     assert bad == [] and set(records) == {run.key for run in all_runs()}
     assert all(r["settings"] == records["b1-s0"]["settings"] for r in records.values())  # one protocol

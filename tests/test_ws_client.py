@@ -1,4 +1,4 @@
-"""The load benchmark's browser-less client (scripts/_ws_client.py) against a real dashboard server."""
+"""The load benchmark's browser-less client (benchmarks/_ws_client.py) against a real dashboard server."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import io
 import numpy as np
 import pytest
 
-from scripts import _bench as B
-from scripts import _ws_client as W
+from benchmarks import _bench as B
+from benchmarks import _ws_client as W
 
 
 def _decode(data_url: str) -> np.ndarray:
@@ -30,9 +30,9 @@ def test_drawing_frames_grow_to_the_whole_digit():
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    import core.data
+    import core.data.mnist
 
-    core.data.ensure_mnist()
+    core.data.mnist.ensure_mnist()
     app = B.App(cache_dir=str(tmp_path_factory.mktemp("cache")), log_path=str(tmp_path_factory.mktemp("log") / "st.log"))
     try:
         app.wait_healthy()

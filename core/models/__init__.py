@@ -10,7 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .base import DigitModel, UnsupportedCapability  # noqa: F401
+    from core.models.base import DigitModel, UnsupportedCapability  # noqa: F401
 
 #: (module, class) of every registered model, in zoo order
 _MODEL_MODULES: tuple[tuple[str, str], ...] = (
@@ -56,7 +56,7 @@ def __getattr__(attr: str) -> Any:
     if attr == "REGISTRY":
         return _build_registry()
     if attr in ("DigitModel", "UnsupportedCapability"):
-        from . import base
+        from core.models import base
 
         return getattr(base, attr)
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")

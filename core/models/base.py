@@ -19,72 +19,21 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from .modes import GenerationMode, find_mode  # noqa: F401
-from .capabilities import (ALL_CAPABILITIES, CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE,  # noqa: F401
-                           IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES, JUDGE, MODEL, N_CLASSES, N_PIXELS,
-                           RECONSTRUCT, RESTYLE, SAMPLE)
-
+from core.models.capabilities import (
+    CLASSIFY,
+    DECODE,
+    ENCODE,
+    GENERATE,
+    IMAGE_AND_DIGIT,
+    MODEL,
+    RECONSTRUCT,
+    RESTYLE,
+    SAMPLE,
+)
+from core.models.modes import GenerationMode, find_mode
 
 #: the unit of most losses: summed over the 784 pixels / the latent dimensions, mean over the batch
 NATS_PER_IMAGE = "nats per image"
-
-
-def gaussian_kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, σ²) ‖ N(0, 1)) in nats of each latent dimension: (N, d), (N, d) -> (N, d).
-
-    Kingma & Welling 2014 ("Auto-Encoding Variational Bayes"), appendix B.
-    """
-    return -0.5 * (1 + logvar - mu.pow(2) - logvar.exp())
-
-
-def gaussian_kl(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(μ, σ²) ‖ N(0, I)) in nats, summed over the latent dimensions: (N, d), (N, d) -> (N,)."""
-    return gaussian_kl_per_dimension(mu, logvar).sum(dim=1)
-
-
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """z = μ + exp(½ log σ²)·ε with ε ~ N(0, I) (the reparameterization trick, Kingma & Welling 2014,
-    section 2.4): (N, d), (N, d) -> (N, d), float32 like ``mu``.
-
-    ε is drawn with ``generator`` when it lives on μ's device, else with torch's global generator on
-    that device (so a CPU generator does not force a host-to-device copy per batch).
-    """
-    if generator is not None and generator.device != mu.device:
-        generator = None
-    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-    return mu + torch.exp(0.5 * logvar) * eps
-
-
-class _BCEWithLogits(torch.autograd.Function):
-    """Element-wise BCE of targets under logits, forward and backward written out (see
-    :func:`bce_with_logits`)."""
-
-    @staticmethod
-    def forward(ctx, logits, targets):
-        ctx.save_for_backward(logits, targets)
-        # softplus(l) − t·l = max(l, 0) − t·l + log(1 + exp(−|l|)); exp(−|l|) ≤ 1, so no overflow
-        return logits.clamp_min(0) - targets * logits + torch.log(1 + torch.exp(-logits.abs()))
-
-    @staticmethod
-    def backward(ctx, grad):
-        logits, targets = ctx.saved_tensors
-        grad_logits = (torch.sigmoid(logits) - targets) * grad if ctx.needs_input_grad[0] else None
-        grad_targets = -logits * grad if ctx.needs_input_grad[1] else None
-        return grad_logits, grad_targets
-
-
-def bce_with_logits(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy in nats of ``targets`` in [0, 1] under Bernoulli ``logits``, summed over
-    every dimension but the first: (N, ...), (N, ...) -> (N,). With 784 pixel logits it is the
-    reconstruction term of the ELBO, BCE summed over the pixels.
-
-    Equal to ``F.binary_cross_entropy_with_logits(logits, targets, reduction="none")`` summed per
-    image (within float32 rounding, about 1e-6 nats per element; tested), with the gradient
-    σ(l) − t. Written out because PyTorch's CPU log-sigmoid kernel is slow: on 128 × 784 logits,
-    forward + backward take about 250 µs here against 660 µs (2 CPU threads, torch 2.14), about 5 %
-    of a training step of the MLP models. Shapes must match.
-    """
-    return _BCEWithLogits.apply(logits, targets).reshape(logits.shape[0], -1).sum(dim=1)
 
 
 def adam(params, lr: float, **kwargs: Any) -> torch.optim.Adam:
@@ -92,7 +41,7 @@ def adam(params, lr: float, **kwargs: Any) -> torch.optim.Adam:
     with PyTorch's fused implementation (one kernel for the whole update) where every parameter
     lives on a device that has it (CPU, CUDA), else the default. Fused and default Adam compute
     the same update up to float rounding; fused is about 20 % faster per step for the MLP models
-    here (``scripts/bench_train.py``).
+    here (``benchmarks/bench_train.py``).
     """
     params = list(params)
     devices = {p.device.type for group in params for p in (group["params"] if isinstance(group, dict) else [group])}
@@ -154,8 +103,8 @@ class DigitModel(nn.Module):
     def card(self) -> dict[str, Any]:
         """What a catalogue needs to list and lay out a run without loading its weights (or torch).
 
-        Written into every run's ``config.json`` by :func:`core.checkpoints.save_run` and read by
-        :mod:`core.catalog`; a test checks that each shipped run's card equals its class's.
+        Written into every run's ``config.json`` by :func:`core.runs.store.save_run` and read by
+        :mod:`core.runs.catalog`; a test checks that each shipped run's card equals its class's.
 
         Returns:
             JSON-serialisable dict: display_name, description, source, role, latent_dim,

@@ -1,7 +1,7 @@
 """The vocabulary of the model interface, importable without torch.
 
 Capability names, input modes and roles are plain strings shared by the models
-(:mod:`core.models.base` re-exports them), the run catalogue (:mod:`core.catalog`) and the
+(:mod:`core.models.base` re-exports them), the run catalogue (:mod:`core.runs.catalog`) and the
 dashboard, whose first page is drawn before torch is imported.
 """
 
@@ -29,3 +29,10 @@ INPUT_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY, DIGIT_ONLY)
 
 N_CLASSES = 10
 N_PIXELS = 784
+
+
+def encoder_input(model) -> str:
+    """The input mode to encode or reconstruct with when a view or a metric has the image and its
+    digit: image+digit where the model accepts it, else the image alone. ``model`` is anything with
+    ``input_modes`` (a model, a listed run). The one place this rule is written."""
+    return IMAGE_AND_DIGIT if IMAGE_AND_DIGIT in tuple(model.input_modes) else IMAGE_ONLY

@@ -34,7 +34,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, GenerationMode
+from core.models.base import DigitModel
+from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
+from core.models.modes import GenerationMode
+
 
 def _ddim(steps: int) -> GenerationMode:
     return GenerationMode(

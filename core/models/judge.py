@@ -17,7 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import CLASSIFY, JUDGE, DigitModel
+from core.models.base import DigitModel
+from core.models.capabilities import CLASSIFY, JUDGE
 
 
 def _block(c_in: int, c_out: int) -> nn.Sequential:

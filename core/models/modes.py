@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+
 class GenerationMode(str):
     """One way to generate images of given digits.
 

@@ -25,9 +25,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import (CLASSIFY, DECODE, DIGIT_ONLY, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY,
-                   INPUT_MODES, N_CLASSES, N_PIXELS, RECONSTRUCT, DigitModel, GenerationMode, bce_with_logits,
-                   gaussian_kl, reparameterize)
+from core.models.base import DigitModel
+from core.models.capabilities import (
+    CLASSIFY,
+    DECODE,
+    DIGIT_ONLY,
+    ENCODE,
+    GENERATE,
+    IMAGE_AND_DIGIT,
+    IMAGE_ONLY,
+    INPUT_MODES,
+    N_CLASSES,
+    N_PIXELS,
+    RECONSTRUCT,
+)
+from core.models.functional import bce_with_logits, gaussian_kl, reparameterize
+from core.models.modes import GenerationMode
 
 #: generation modes: z from the ex-post per-digit latent density, z from the CVAE's digit-only
 #: posterior q(z | digit), or the single deterministic digit-only output

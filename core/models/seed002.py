@@ -38,8 +38,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import (CLASSIFY, DECODE, ENCODE, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, N_PIXELS,
-                   RECONSTRUCT, RESTYLE, DigitModel, GenerationMode, bce_with_logits, gaussian_kl, reparameterize)
+from core.models.base import DigitModel
+from core.models.capabilities import (
+    CLASSIFY,
+    DECODE,
+    ENCODE,
+    GENERATE,
+    IMAGE_AND_DIGIT,
+    IMAGE_ONLY,
+    N_CLASSES,
+    N_PIXELS,
+    RECONSTRUCT,
+    RESTYLE,
+)
+from core.models.functional import bce_with_logits, gaussian_kl, reparameterize
+from core.models.modes import GenerationMode
 
 #: generation modes (see ``generate``): z drawn from the prior N(0, I), or z = 0 (its mean)
 PRIOR = GenerationMode(

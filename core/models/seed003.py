@@ -49,7 +49,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import DECODE, GENERATE, N_CLASSES, N_PIXELS, DigitModel, GenerationMode, adam, bce_with_logits
+from core.models.base import DigitModel, adam
+from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
+from core.models.functional import bce_with_logits
+from core.models.modes import GenerationMode
 
 #: the one generation mode: decode z ~ N(0, I) with the wanted digit
 NOISE = GenerationMode(

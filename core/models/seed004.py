@@ -28,8 +28,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import (DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, SAMPLE, DigitModel,
-                   bce_with_logits, gaussian_kl_per_dimension, reparameterize)
+from core.models.base import DigitModel
+from core.models.capabilities import DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, SAMPLE
+from core.models.functional import bce_with_logits, gaussian_kl_per_dimension, reparameterize
 
 
 class ConvolutionalVAE(DigitModel):

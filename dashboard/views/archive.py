@@ -3,7 +3,7 @@ with each model's answer; downloadable as CSV and as a zip of the 28×28 images.
 
 import streamlit as st
 
-from common import html_text, png_data_uri, session_archive
+from dashboard.common import html_text, png_data_uri, session_archive
 
 st.title("Archive")
 archive = session_archive()

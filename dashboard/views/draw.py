@@ -9,14 +9,24 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (DRAWN_KEY, html_text, images_html, judge_run, noise_control, offer_runs, plain, png_data_uri,
-                    read_upload, selected_runs, session_archive)
-from core.archive import ArchiveEntry
-from components.sketchpad import sketchpad
-from core import explore
-from core.models.base import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
-from core.preprocess import EmptyDrawing, mnist_preprocess
-
+from core.data.preprocess import EmptyDrawing, mnist_preprocess
+from core.explore import latents as explore
+from core.explore.archive import ArchiveEntry
+from core.models.capabilities import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
+from dashboard.common import (
+    DRAWN_KEY,
+    html_text,
+    images_html,
+    judge_run,
+    noise_control,
+    offer_runs,
+    plain,
+    png_data_uri,
+    read_upload,
+    selected_runs,
+    session_archive,
+)
+from dashboard.components.sketchpad import sketchpad
 
 st.title("Draw a digit")
 runs = selected_runs()

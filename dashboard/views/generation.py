@@ -5,11 +5,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
-from core import explore
-from core.leaderboard import METRICS
+from core.evaluation.specs import METRICS
+from core.explore import latents as explore
 from core.models import REGISTRY
-from core.models.base import GENERATE, SAMPLE
+from core.models.capabilities import GENERATE, SAMPLE
+from dashboard.common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
 
 DEFAULT = "default"
 DEFAULT_HELP = "each model's own way: its first generation mode (named under its grid)"
@@ -142,7 +142,7 @@ elif s2.button("Score", key="score_button", type="primary"):
 @st.cache_resource(max_entries=4, show_spinner="Judging the test images…")
 def scorer(per_digit: int):
     """An Evaluator of the judge's metrics at ``per_digit`` images per digit (test features cached)."""
-    from core.evaluation import Evaluator  # torchmetrics: imported when a score is asked for
+    from core.evaluation.evaluator import Evaluator
 
     test_x, test_y = test_set()
     return Evaluator(test_x, test_y, judge.model, device=judge.model.device, fid_per_digit=per_digit,

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from common import all_runs, fmt_metric, html_text, runs_and_errors
-from core.catalog import is_judge
-from core.reference import SEED000_TABLE1
+from core.evaluation.reference import SEED000_TABLE1
+from core.runs.catalog import is_judge
+from dashboard.common import all_runs, fmt_metric, html_text, runs_and_errors
 
 st.title("Digit Lab")
 st.markdown(

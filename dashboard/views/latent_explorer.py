@@ -8,11 +8,20 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (DIGITS, html_text, images_html, seeded_indices, selected_runs, show_images, side_by_side,
-                    skip_note, test_set)
-from core import explore
-from core.models.base import DECODE, DIGIT_ONLY, ENCODE, IMAGE_AND_DIGIT
-from core.projections import principal_directions
+from core.explore import latents as explore
+from core.explore.projections import principal_directions
+from core.models.capabilities import DECODE, DIGIT_ONLY, ENCODE, IMAGE_AND_DIGIT
+from dashboard.common import (
+    DIGITS,
+    html_text,
+    images_html,
+    seeded_indices,
+    selected_runs,
+    show_images,
+    side_by_side,
+    skip_note,
+    test_set,
+)
 
 st.title("Latent sliders & interpolation")
 runs = selected_runs()

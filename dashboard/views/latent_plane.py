@@ -5,11 +5,21 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (drawn_code, html_text, images_html, judge_run, offer_runs, seeded_indices, selected_runs,
-                    side_by_side, test_set, thumbnails)
-from components.latent_scatter import latent_scatter
-from core import explore
-from core.models.base import DECODE, ENCODE
+from core.explore import latents as explore
+from core.models.capabilities import DECODE, ENCODE
+from dashboard.common import (
+    drawn_code,
+    html_text,
+    images_html,
+    judge_run,
+    offer_runs,
+    seeded_indices,
+    selected_runs,
+    side_by_side,
+    test_set,
+    thumbnails,
+)
+from dashboard.components.latent_scatter import latent_scatter
 
 st.title("2-D latent plane")
 st.markdown("Models with a two-dimensional latent need no projection: each test image's code μ is a point "

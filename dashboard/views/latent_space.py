@@ -13,11 +13,31 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import streamlit as st
 
-from common import (drawn_code, drawn_digit, html_text, images_html, input_mode_for, seeded_indices, selected_runs,
-                    side_by_side, skip_note, test_labels, test_set, thumbnails, usable)
-from components.latent_scatter import latent_scatter
+from core.explore.projections import (
+    UMAP_FIRST_USE_SECONDS,
+    UMAP_SECONDS,
+    place_codes,
+    project,
+    read_shipped,
+    shipped_key,
+)
 from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
-from core.projections import UMAP_FIRST_USE_SECONDS, UMAP_SECONDS, place_codes, project, read_shipped, shipped_key
+from dashboard.common import (
+    drawn_code,
+    drawn_digit,
+    html_text,
+    images_html,
+    input_mode_for,
+    seeded_indices,
+    selected_runs,
+    side_by_side,
+    skip_note,
+    test_labels,
+    test_set,
+    thumbnails,
+    usable,
+)
+from dashboard.components.latent_scatter import latent_scatter
 
 st.title("Latent space")
 # the runs' cards are enough for the shipped views: a model (and torch) is loaded only when codes are needed
@@ -43,7 +63,7 @@ def codes_of(run_name: str, mode: str, n: int) -> np.ndarray:
     """Codes (n, d) of the fixed test subset, shared by every session."""
     import torch
 
-    from core import explore
+    from core.explore import latents as explore
 
     run = next(r for r in runs if r.name == run_name)
     test_x, test_y = test_set()
@@ -136,7 +156,7 @@ def fragment_view(run, run_mode: str, xy: np.ndarray, source: str, direct: bool)
 
 def test_images(indices: list[int]) -> np.ndarray:
     """Test images (n, 1, 28, 28) float32 in [0, 1]."""
-    from core.data import shared_mnist_arrays
+    from core.data.mnist import shared_mnist_arrays
 
     return shared_mnist_arrays(train=False)[0][indices][:, None].astype(np.float32) / 255.0
 

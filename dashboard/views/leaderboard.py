@@ -11,11 +11,20 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from common import fmt_metric, judge_run, results_table
-from core.leaderboard import (GENERATED_METRICS, METRICS, REFERENCE_MODEL, best_per_metric, in_default_mode,
-                              default_rows, fewer_seeds_note, is_reference, summarize, union_seeds, zoo_rank)
+from core.evaluation.reference import SEED000_TABLE1
+from core.evaluation.specs import GENERATED_METRICS, METRICS, REFERENCE_MODEL
+from core.evaluation.table import (
+    best_per_metric,
+    default_rows,
+    fewer_seeds_note,
+    in_default_mode,
+    is_reference,
+    summarize,
+    union_seeds,
+    zoo_rank,
+)
 from core.models import REGISTRY
-from core.reference import SEED000_TABLE1
+from dashboard.common import fmt_metric, judge_run, results_table
 
 st.title("Leaderboard")
 table, path, error = results_table()

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from common import chosen_names, runs_and_errors
+from dashboard.common import chosen_names, runs_and_errors
 
 st.title("Loss curves")
 all_runs, _ = runs_and_errors()

@@ -1,14 +1,14 @@
 """Noise robustness (seed 002, Fig. 10): accuracy and reconstruction error against noise level, one
 line per run, from the shipped table ``checkpoints/noise_robustness.csv`` (scripts/noise_study.py)."""
 
-from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from common import all_runs, checkpoint_root, chosen_names, html_text, images_html, test_set
-from core.catalog import is_judge
-from core.noise import NOISE_KINDS, level_seed
+from core.data.corruptions import NOISE_KINDS, level_seed
+from core.paths import checkpoint_root
+from core.runs.catalog import is_judge
+from dashboard.common import all_runs, chosen_names, html_text, images_html, test_set
 
 TABLE = "noise_robustness.csv"
 COMMAND = "python scripts/noise_study.py"
@@ -31,7 +31,7 @@ def read_table(path: str, mtime: float):
     return pd.read_csv(path)
 
 
-path = Path(checkpoint_root()) / TABLE
+path = checkpoint_root() / TABLE
 if not path.exists():
     st.info(f"No noise study has been run here yet: `{COMMAND}` writes `checkpoints/{TABLE}` (about 15 minutes "
             "on 2 CPU cores).")

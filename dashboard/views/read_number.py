@@ -4,14 +4,13 @@ of a wide drawing or an uploaded picture are found, cut out, and read by every c
 import numpy as np
 import streamlit as st
 
-from common import (html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs,
-                    session_archive)
-from components.sketchpad import sketchpad
-from core import explore
-from core.archive import ArchiveEntry
+from core.data.preprocess import EmptyDrawing
+from core.data.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits
+from core.explore import latents as explore
+from core.explore.archive import ArchiveEntry
 from core.models.capabilities import CLASSIFY
-from core.preprocess import EmptyDrawing
-from core.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digits
+from dashboard.common import html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs, session_archive
+from dashboard.components.sketchpad import sketchpad
 
 st.title("Read a number")
 st.markdown("Write several digits in a row (or upload a picture of a number): the digits are found as "

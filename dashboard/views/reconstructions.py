@@ -6,11 +6,20 @@ import numpy as np
 import streamlit as st
 import torch
 
-from common import (input_mode_for, judge_run, noise_control, seeded_indices, selected_runs, show_images, side_by_side,
-                    skip_note, test_set)
-from core import explore
-from core.evaluation import bce_per_image
-from core.models.base import CLASSIFY, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT
+from core.explore import latents as explore
+from core.models.capabilities import CLASSIFY, IMAGE_AND_DIGIT, IMAGE_ONLY, RECONSTRUCT
+from core.models.functional import bce_per_image
+from dashboard.common import (
+    input_mode_for,
+    judge_run,
+    noise_control,
+    seeded_indices,
+    selected_runs,
+    show_images,
+    side_by_side,
+    skip_note,
+    test_set,
+)
 
 st.title("Reconstructions")
 runs = selected_runs()

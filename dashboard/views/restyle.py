@@ -3,8 +3,8 @@
 import streamlit as st
 import torch
 
-from common import offer_runs, seeded_indices, selected_runs, show_images, side_by_side, test_set
-from core.models.base import RESTYLE
+from core.models.capabilities import RESTYLE
+from dashboard.common import offer_runs, seeded_indices, selected_runs, show_images, side_by_side, test_set
 
 TARGETS = torch.arange(10)
 

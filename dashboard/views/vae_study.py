@@ -1,15 +1,26 @@
 """Seed 004's experiments on its convolutional VAE (β sweep and posterior collapse, regularization
 ablation, 5-fold cross-validation, CPU against GPU), read from the shipped results folder
-``checkpoints/vae_study`` that ``scripts/vae_study.py`` writes (core/vae_study.py)."""
+``checkpoints/vae_study`` that ``scripts/vae_study.py`` writes (core/studies/vae_study.py)."""
 
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
 
-from common import DIGIT_COLOURS, checkpoint_root, plain
-from core.vae_study import (BASE, COMMAND, EXPERIMENTS, STUDY_DIR, all_runs, experiment_rows, load_records, load_timings,
-                            mean_std, summary)
+from core.paths import checkpoint_root
+from core.studies.vae_study import (
+    BASE,
+    COMMAND,
+    EXPERIMENTS,
+    STUDY_DIR,
+    all_runs,
+    experiment_rows,
+    load_records,
+    load_timings,
+    mean_std,
+    summary,
+)
+from dashboard.common import DIGIT_COLOURS, plain
 
 st.title("β-VAE experiments")
 st.markdown(
@@ -19,7 +30,7 @@ st.markdown(
     "shipped results of `" + COMMAND + "`. Losses are nats per image (BCE summed over the 784 pixels, KL "
     "summed over the 2 latent dimensions), on the 10,000 MNIST test images unless a tab says otherwise.")
 
-folder = Path(checkpoint_root()) / STUDY_DIR
+folder = checkpoint_root() / STUDY_DIR
 
 
 def _stamp(path: Path) -> tuple:

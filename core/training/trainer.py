@@ -19,12 +19,12 @@ from typing import Any, Callable
 import torch
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path
-from .checkpoints import check_run_folder, save_run
-from .data import MnistSplits
-from .device import resolve_device
-from .evaluation import evaluate_test_metrics
-from .models import DigitModel, build_model, model_class
+from core.atomic import atomic_path
+from core.data.mnist import MnistSplits
+from core.device import resolve_device
+from core.evaluation.evaluator import evaluate_test_metrics
+from core.models import DigitModel, build_model, model_class
+from core.runs.store import check_run_folder, save_run
 
 
 @dataclass
@@ -186,7 +186,7 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
         KeyError: an unknown model name.
         TrainingDiverged: the training loss is not finite (NaN or infinite); names the epoch.
         FileExistsError, PermissionError: ``out_dir`` cannot be written, or holds a run and ``overwrite``
-            is false (see :func:`core.checkpoints.check_run_folder`; checked before training).
+            is false (see :func:`core.runs.store.check_run_folder`; checked before training).
     """
     cfg.validate()
     device = resolve_device(cfg.device)

@@ -2,8 +2,8 @@
 """Training speed of every model, measured in one process: Digit Lab's trainer against a
 pytorch/examples-style loop, and against the machine's fp32 matrix-multiply throughput.
 
-    python scripts/bench_train.py                     # every registered model, 8,192 images each
-    python scripts/bench_train.py --models cae mlp-cvae --images 20000 --epochs 6
+    python -m benchmarks.bench_train                     # every registered model, 8,192 images each
+    python -m benchmarks.bench_train --models cae mlp-cvae --images 20000 --epochs 6
 
 For each model (constructor defaults, cae/cvae at latent 32), in the same process and thread count,
 the two loops take turns, one epoch each, so that a change in the machine's speed during the
@@ -23,7 +23,7 @@ caches and allocators):
   ``torch.utils.flop_counter.FlopCounterMode`` counts them (fewer for seed 000's models, whose
   pathways are skipped in two of the three input modes; more for convolutions and the GAN).
 
-Prints one Markdown table (the README's) and writes docs/bench/train.json.
+Prints one Markdown table (the README's) and writes benchmarks/results/train.json.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ import statistics
 import time
 from datetime import datetime, timezone
 
-from scripts._cli import REPO_ROOT, mnist_available, positive_int
-
 from core.atomic import write_json
+from core.paths import REPO_ROOT
+from scripts._cli import mnist_available, positive_int
 
 BATCH = 128
 
@@ -124,7 +124,7 @@ class ReferenceLoop:
 def measure(model_name: str, model_args: dict, splits, data_root: str, epochs: int) -> tuple[float, float]:
     """Median images/s of the trainer and of the reference loop over epochs 2 to ``epochs``, taking
     turns: after each trainer epoch (in the trainer's ``on_epoch`` callback) one reference pass."""
-    from core.training import TrainConfig, train
+    from core.training.trainer import TrainConfig, train
 
     reference = ReferenceLoop(model_name, model_args, splits.train_x.shape[0], data_root)
     reference_seconds: list[float] = []
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=positive_int, default=8192, help="training images per measurement")
     parser.add_argument("--epochs", type=positive_int, default=5,
                         help="epochs per measurement (at least 2; the first is left out)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "bench" / "train.json"))
+    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "train.json"))
     args = parser.parse_args(argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch warms up and is left out")
@@ -154,8 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     import torch
 
-    from core.data import data_dir, load_splits
+    from core.data.mnist import load_splits
     from core.models import build_model
+    from core.paths import data_dir
 
     splits = load_splits(0, log=lambda *_: None)
     splits = splits.subset(min(args.images, splits.train_x.shape[0]), 64, 64)

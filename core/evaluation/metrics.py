@@ -21,7 +21,6 @@ from torchmetrics.functional.classification import multiclass_accuracy
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.inception import InceptionScore
 
-
 #: optional progress wrapper, e.g. ``functools.partial(tqdm, desc=...)``; receives an iterable
 Progress = Callable[[Iterable], Iterable]
 

@@ -3,7 +3,7 @@
 :func:`evaluate_test_metrics` gives the test-set metrics that need no generated images (appendix
 A.3.4 Classification Accuracy, A.3.5 Reconstruction Error; run at the end of every training);
 :class:`Evaluator` gives all of Table 1's metrics, generated-image ones included (A.3.1–A.3.3),
-as rows of the results table that ``scripts/evaluate.py`` writes (see ``core/leaderboard.py``).
+as rows of the results table that ``scripts/evaluate.py`` writes (see ``core/evaluation/table.py``).
 
 Units: reconstruction error is the binary cross-entropy between a test image and its
 reconstruction **summed over the 784 pixels**, in nats per image, averaged over the test images.
@@ -21,12 +21,14 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
-from .leaderboard import GENERATED_METRICS, IS_SPLITS, METRICS, UNCONDITIONAL_MODE
-from .metrics import Progress, accuracy, extract, frechet_distance, inception_score
-from .models.base import CLASSIFY, GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, RECONSTRUCT, DigitModel
-from .projections import cache_root
+from core.evaluation.metrics import Progress, accuracy, extract, frechet_distance
+from core.evaluation.metrics import inception_score as inception_score_of
+from core.evaluation.specs import GENERATED_METRICS, IS_SPLITS, METRICS, UNCONDITIONAL_MODE, MetricSpec
+from core.models.base import DigitModel
+from core.models.capabilities import GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, encoder_input
+from core.models.functional import bce_per_image
+from core.paths import cache_root
 
 
 @torch.no_grad()
@@ -34,15 +36,6 @@ def classification_accuracy(model: DigitModel, x: torch.Tensor, y: torch.Tensor,
     """Fraction of images ``x`` (N, 1, 28, 28) whose argmax of ``model.classify`` equals ``y`` (N,)
     (seed 000 eq. 4; the counting is torchmetrics' multiclass accuracy)."""
     return accuracy(extract(model.classify, x, batch_size, model.device), y)
-
-
-def bce_per_image(x: torch.Tensor, x_hat: torch.Tensor) -> torch.Tensor:
-    """BCE of reconstructions ``x_hat`` against images ``x`` (both (N, 1, 28, 28), pixels in
-    [0, 1]), summed over the pixels: float tensor (N,) in nats. Reconstructions are clamped to
-    [1e-7, 1 - 1e-7] (torch's BCE clamps log at -100 otherwise)."""
-    x_hat = x_hat.clamp(1e-7, 1 - 1e-7)
-    return F.binary_cross_entropy(x_hat.reshape(x.shape[0], -1), x.reshape(x.shape[0], -1),
-                                  reduction="none").sum(1)
 
 
 @torch.no_grad()
@@ -61,31 +54,27 @@ def reconstruction_error(model: DigitModel, x: torch.Tensor, y: torch.Tensor | N
 
 
 def evaluate_test_metrics(model: DigitModel, test_x: torch.Tensor, test_y: torch.Tensor) -> dict[str, Any]:
-    """Every test metric the model's capabilities allow, each with its protocol.
+    """Every test metric the model's capabilities allow (the test-set metrics of
+    :data:`core.evaluation.specs.METRICS`: those whose ``sample_set`` is ``"test"``), each with its
+    protocol text from its spec. Run at the end of every training.
+
+    Args:
+        test_x: float (N, 1, 28, 28) images in [0, 1]; test_y: int64 (N,) their digits.
 
     Returns:
-        ``{metric: {"value": float, "n": int, "protocol": str}}`` for
-        ``classification_accuracy`` (classifiers), ``reconstruction_bce`` (image+digit input when
-        the model accepts it, else image only) and ``reconstruction_bce_image_only``.
+        ``{metric: {"value": float, "n": int, "protocol": str}}`` for ``classification_accuracy``
+        (classifiers), ``reconstruction_bce`` (image+digit input when the model accepts it, else
+        image only) and ``reconstruction_bce_image_only``.
     """
     was_training = model.training
     model.eval()
-    n = int(test_x.shape[0])
+    store = FeatureStore(test_x, test_y, None, model.device, log=lambda line: None, disk_cache=False)
     out: dict[str, Any] = {}
-    if model.can(CLASSIFY):
-        out["classification_accuracy"] = {
-            "value": classification_accuracy(model, test_x, test_y), "n": n,
-            "protocol": "argmax of classify(image) with the image alone as input, MNIST test images"}
-    if model.can(RECONSTRUCT):
-        both = IMAGE_AND_DIGIT in model.input_modes
-        out["reconstruction_bce"] = {
-            "value": reconstruction_error(model, test_x, test_y if both else None), "n": n,
-            "protocol": ("BCE summed over 784 pixels, nats per image, mean over MNIST test images; "
-                         f"input {'image+digit' if both else 'image'}; deterministic code (posterior mean)")}
-        if both and IMAGE_ONLY in model.input_modes:
-            out["reconstruction_bce_image_only"] = {
-                "value": reconstruction_error(model, test_x, None), "n": n,
-                "protocol": "as reconstruction_bce, with the image alone as input"}
+    for key, spec in METRICS.items():
+        if spec.sample_set != "test" or spec.not_applicable(model):
+            continue
+        figures = COMPUTATIONS[spec.computation](spec, model, store, None)
+        out[key] = {"value": figures["value"], "n": figures["n"], "protocol": spec.protocol}
     model.train(was_training)
     return out
 
@@ -148,7 +137,7 @@ class FeatureStore:
                 return None
             net = _JudgeHead(self.judge, features=key == "judge-features")
         else:
-            from .inception import InceptionFeatures, InceptionUnavailable, load_inception_classifier
+            from core.evaluation.inception import InceptionFeatures, InceptionUnavailable, load_inception_classifier
             try:
                 net = InceptionFeatures(log=self.log) if key == "inception-pool" else load_inception_classifier(self.log)
             except InceptionUnavailable as exc:
@@ -252,7 +241,7 @@ class SampleSets:
 
 class Evaluator:
     """Rows of the results table for any model: seed 000's Table 1 metrics (see
-    :data:`core.leaderboard.METRICS`), each computed by its metric object's ``compute`` from a
+    :data:`core.evaluation.table.METRICS`), each computed by its metric object's ``compute`` from a
     :class:`FeatureStore` (shared across runs) and the model's :class:`SampleSets`.
 
     Args:
@@ -335,7 +324,7 @@ class Evaluator:
                 if missing:
                     row.update(status="unavailable", note=missing[0])
                 else:
-                    row.update(metric.compute(model, self.store, sets))
+                    row.update(COMPUTATIONS[metric.computation](metric, model, self.store, sets))
             row.update(seconds=round(time.perf_counter() - start, 2), evaluated_at=_now())
             rows.append(row)
             if row["status"] == "ok":
@@ -361,51 +350,68 @@ class Evaluator:
         return self._rows([k for k in REAL_METRICS if k in wanted], None, sets)
 
 
-# --- the metrics' computations, called through their objects in core.leaderboard.METRICS -------------
+# --- the statistics that compute the metrics (each MetricSpec names one in ``computation``) ---------
 
-def generated_accuracy(model: DigitModel | None, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
-    """The judge's accuracy on the ``gia`` set against the digits asked for."""
+Computation = Callable[[MetricSpec, "DigitModel | None", FeatureStore, SampleSets], dict[str, Any]]
+#: statistic name -> function(spec, model, store, sets) returning a row's figures
+COMPUTATIONS: dict[str, Computation] = {}
+
+
+def computation(function: Computation) -> Computation:
+    """Register ``function`` under its name in :data:`COMPUTATIONS`."""
+    COMPUTATIONS[function.__name__] = function
+    return function
+
+
+@computation
+def judged_accuracy(spec: MetricSpec, model: DigitModel | None, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """The judge's accuracy on the ``gia`` set against the digits asked for (network ``spec.networks[0]``,
+    the judge's logits)."""
     images, labels, mode = sets.gia()
     if labels is None:
         return {"status": "n/a", "mode": mode,
                 "note": "its default samples are drawn without a digit, so there is none to check"}
-    logits = store.features("judge-logits", images, "generated")
+    logits = store.features(spec.networks[0], images, "generated")
     return {"value": accuracy(logits, labels), "n": int(images.shape[0]), "mode": mode}
 
 
-def frechet(key: str) -> Callable[[DigitModel | None, FeatureStore, SampleSets], dict[str, Any]]:
-    """FID of the ``fid`` set against the test images in the features of network ``key``."""
-    def compute(model, store, sets):
-        images, _, mode = sets.fid()
-        value = frechet_distance(store.real_features(key), store.features(key, images, "generated"))
-        return {"value": value, "n": int(images.shape[0]), "mode": mode,
-                "note": f"against {store.test_x.shape[0]} test images"}
-    return compute
+@computation
+def frechet(spec: MetricSpec, model: DigitModel | None, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """FID of the ``fid`` set against the test images in the features of network ``spec.networks[0]``."""
+    key = spec.networks[0]
+    images, _, mode = sets.fid()
+    value = frechet_distance(store.real_features(key), store.features(key, images, "generated"))
+    return {"value": value, "n": int(images.shape[0]), "mode": mode,
+            "note": f"against {store.test_x.shape[0]} test images"}
 
 
-def inception_score_with(key: str) -> Callable[[DigitModel | None, FeatureStore, SampleSets], dict[str, Any]]:
-    """Inception Score of the ``fid`` set under the class logits of network ``key``."""
-    def compute(model, store, sets):
-        images, _, mode = sets.fid()
-        mean, std = inception_score(store.features(key, images, "generated"), splits=IS_SPLITS)
-        return {"value": mean, "spread": std, "n": int(images.shape[0]), "mode": mode}
-    return compute
+@computation
+def inception_score(spec: MetricSpec, model: DigitModel | None, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+    """Inception Score of the ``fid`` set under the class logits of network ``spec.networks[0]``."""
+    images, _, mode = sets.fid()
+    mean, std = inception_score_of(store.features(spec.networks[0], images, "generated"), splits=IS_SPLITS)
+    return {"value": mean, "spread": std, "n": int(images.shape[0]), "mode": mode}
 
 
-def classification_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+@computation
+def classification(spec: MetricSpec, model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
     """The model's own classification of the test images, image alone."""
     return {"value": classification_accuracy(model, store.test_x, store.test_y), "n": int(store.test_x.shape[0]),
             "mode": IMAGE_ONLY}
 
 
-def reconstruction_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+@computation
+def reconstruction(spec: MetricSpec, model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
     """Reconstruction BCE of the test images, with the digit where the model takes it."""
-    both = IMAGE_AND_DIGIT in model.input_modes
-    value = reconstruction_error(model, store.test_x.to(model.device), store.test_y.to(model.device) if both else None)
-    return {"value": value, "n": int(store.test_x.shape[0]), "mode": IMAGE_AND_DIGIT if both else IMAGE_ONLY}
+    mode = encoder_input(model)
+    value = reconstruction_error(model, store.test_x.to(model.device),
+                                 store.test_y.to(model.device) if mode == IMAGE_AND_DIGIT else None)
+    return {"value": value, "n": int(store.test_x.shape[0]), "mode": mode}
 
 
-def reconstruction_image_only_on_test(model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
+@computation
+def reconstruction_image_only(spec: MetricSpec, model: DigitModel, store: FeatureStore,
+                              sets: SampleSets) -> dict[str, Any]:
     """Reconstruction BCE of the test images from the image alone."""
     value = reconstruction_error(model, store.test_x.to(model.device), None)
     return {"value": value, "n": int(store.test_x.shape[0]), "mode": IMAGE_ONLY}

@@ -1,4 +1,4 @@
-"""Shared harness of the dashboard benchmarks (scripts/bench_ui.py, scripts/bench_load.py).
+"""Shared harness of the dashboard benchmarks (benchmarks/bench_ui.py, benchmarks/bench_load.py).
 
 Pure parts (tested in tests/test_bench.py, no browser): summary statistics, ForwardMsg parsing, the
 digit strokes and their offline rasterization, the Markdown/JSON report writers.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+from core.paths import REPO_ROOT
 
 #: seconds the DOM must stay unchanged-stale-free with every image loaded to count as "quiet"
 QUIET_S = 0.4
@@ -239,9 +239,9 @@ def rasterize(strokes: list[list[Point]], size: int = 280, width: int = 20):
 
 def judge_readings(judge_path: str | os.PathLike = REPO_ROOT / "checkpoints" / "judge-s0") -> dict[int, tuple[int, float]]:
     """``{digit: (what the judge reads, its probability)}`` for the rasterized strokes of each digit."""
-    from core.checkpoints import load_run
-    from core.explore import class_probabilities
-    from core.preprocess import mnist_preprocess
+    from core.data.preprocess import mnist_preprocess
+    from core.explore.latents import class_probabilities
+    from core.runs.store import load_run
 
     model = load_run(judge_path).model
     out = {}

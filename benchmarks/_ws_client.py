@@ -1,6 +1,6 @@
 """A Streamlit session without a browser: the app's own websocket protocol, for load tests.
 
-A browser spends most of a load test's CPU drawing pages (scripts/bench_load.py measured
+A browser spends most of a load test's CPU drawing pages (benchmarks/bench_load.py measured
 80–92 % of the machine for the Chromium load generator against 5–11 % for the server). This client
 speaks what the browser's Streamlit frontend speaks (``ws://HOST:PORT/_stcore/stream``: a
 ``BackMsg.rerun_script`` with the session's ``ClientState`` out, ``ForwardMsg``s back) and does
@@ -28,7 +28,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
-from scripts import _bench as B
+from benchmarks import _bench as B
 
 #: an element kind -> the WidgetState field its value travels in (what the frontend sends)
 WIDGET_KINDS = ("slider", "bidi_component", "radio", "multiselect", "button", "select_slider", "selectbox",

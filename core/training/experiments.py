@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.paths import EXPERIMENTS_DIR  # noqa: F401
+
 #: keys allowed at the top of a file, in a [[runs]] entry, and under [training]
 TOP_KEYS = {"name": "text", "description": "text", "seeds": "list of whole numbers", "training": "table",
             "runs": "array of tables ([[runs]])"}
 RUN_KEYS = ("model", "model_args", "training")
 TRAINING_KEYS = {"epochs": 1, "batch_size": 1, "lr": None, "split_seed": 0, "n_train": 1, "n_val": 1, "n_test": 1}
-EXPERIMENTS_DIR = Path(__file__).resolve().parent.parent / "experiments"
 
 
 class ExperimentError(ValueError):
@@ -57,8 +58,8 @@ class PlannedRun:
     training: dict[str, Any] = field(default_factory=dict)
 
     def run_name(self, latent_dim: int) -> str:
-        """The run folder's name (:func:`core.checkpoints.run_name`), given the model's latent size."""
-        from .checkpoints import run_name
+        """The run folder's name (:func:`core.runs.store.run_name`), given the model's latent size."""
+        from core.runs.format import run_name
 
         return run_name(self.model, latent_dim, self.seed)
 
@@ -101,7 +102,7 @@ def parse_experiment(text: str, path: str | Path = "experiment.toml") -> Experim
         ExperimentError: not TOML, an unknown or missing field, a wrong type, an unknown model
             (the message lists the registered ones) or a model argument the model does not take.
     """
-    from .models import REGISTRY
+    from core.models import REGISTRY
 
     path = Path(path)
     try:
@@ -173,3 +174,21 @@ def load_experiment(path: str | Path) -> Experiment:
     except (OSError, UnicodeDecodeError) as exc:
         raise ExperimentError(f"{path} cannot be read ({type(exc).__name__})") from None
     return parse_experiment(text, path)
+
+
+def run_names(runs: tuple[PlannedRun, ...]) -> list[str]:
+    """Folder names of ``runs``: ``<model>-z<latent>-s<seed>``, with the other constructor arguments
+    appended (``-beta0.5``) when that alone would give two runs one name."""
+    from core.models import build_model
+
+    latent = {}
+    for run in runs:
+        key = (run.model, tuple(sorted(run.model_args.items())))
+        if key not in latent:
+            latent[key] = build_model(run.model, **run.model_args).latent_dim
+    names = [run.run_name(latent[(run.model, tuple(sorted(run.model_args.items())))]) for run in runs]
+    if len(set(names)) < len(names):
+        names = [name + "".join(f"-{k.replace('_', '')}{'' if v is True else v}"
+                                for k, v in sorted(run.model_args.items()) if k != "latent_dim")
+                 for name, run in zip(names, runs)]
+    return names

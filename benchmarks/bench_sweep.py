@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Wall time of seed 000's 8-run sweep (one seed), one run after another against a local Ray instance
-using every core, the same runs in one session; writes docs/bench/sweep.json and prints the table.
+using every core, the same runs in one session; writes benchmarks/results/sweep.json and prints the table.
 
-    python scripts/bench_sweep.py                  # 2 epochs per run (~8 minutes on 2 cores)
-    python scripts/bench_sweep.py --epochs 1 --n-train 4000
+    python -m benchmarks.bench_sweep                  # 2 epochs per run (~8 minutes on 2 cores)
+    python -m benchmarks.bench_sweep --epochs 1 --n-train 4000
 
 One after another: ``train.py --model cae cvae --latent-dim 8 16 32 64`` in one process with torch's
 threads on every core. On Ray: ``sweep.py experiments/seed000_sweep.toml --seeds 0``, one trial per
@@ -20,9 +20,9 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-from scripts._cli import REPO_ROOT, positive_int
-
 from core.atomic import write_json
+from core.paths import REPO_ROOT
+from scripts._cli import positive_int
 
 
 def timed(command: list[str]) -> float:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("--epochs", type=positive_int, default=2, help="epochs per run (default 2; the seed's 50)")
     parser.add_argument("--n-train", type=positive_int, default=None, help="training images per run (default all 48,000)")
-    parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "bench" / "sweep.json"))
+    parser.add_argument("--out", default=str(REPO_ROOT / "benchmarks" / "results" / "sweep.json"))
     args = parser.parse_args(argv)
     python, scripts = sys.executable, REPO_ROOT / "scripts"
     extra = ["--epochs", str(args.epochs)] + (["--n-train", str(args.n_train)] if args.n_train else [])
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     record = {"runs": 8, "epochs": args.epochs, "n_train": args.n_train or 48_000, "cores": cores,
               "sequential_s": round(sequential, 1), "ray_s": round(on_ray, 1), "speedup": round(sequential / on_ray, 2),
               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "command": "python scripts/bench_sweep.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+              "command": "python -m benchmarks.bench_sweep " + " ".join(argv if argv is not None else sys.argv[1:])}
     write_json(args.out, record)
     print(f"| seed 000's 8 runs, {args.epochs} epoch(s) each | one after another | on local Ray ({cores} cores) | speed-up |")
     print("|---|---|---|---|")

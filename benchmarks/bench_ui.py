@@ -1,13 +1,13 @@
 """Latency benchmark of the dashboard's gestures in a real headless Chromium (not a test).
 
-    python scripts/bench_ui.py                              # every gesture, 3 rounds (~10 min on 2 cores)
-    python scripts/bench_ui.py --rounds 1 --gestures cold-start draw
-    python scripts/bench_ui.py --list                       # the gesture names
+    python -m benchmarks.bench_ui                              # every gesture, 3 rounds (~10 min on 2 cores)
+    python -m benchmarks.bench_ui --rounds 1 --gestures cold-start draw
+    python -m benchmarks.bench_ui --list                       # the gesture names
 
 Each gesture is timed from the gesture (a launch, a navigation, a pen up, a key press, a click) to
 Streamlit's ``script_finished`` of the run it started (read from the page's websocket) plus a quiet
-DOM (no stale element, every image loaded, for 0.4 s): see scripts/_bench.py. Results: median, p95,
-n, min and max per gesture, written to ``docs/bench/ui.json`` and ``docs/bench/ui.md`` (``--out``).
+DOM (no stale element, every image loaded, for 0.4 s): see benchmarks/_bench.py. Results: median, p95,
+n, min and max per gesture, written to ``benchmarks/results/ui.json`` and ``benchmarks/results/ui.md`` (``--out``).
 
 The app runs as ``streamlit run dashboard/app.py --server.headless true --server.fileWatcherType none``
 with ``DIGITLAB_CACHE`` in a fresh temporary folder (``--keep-cache``: the usual cache). A gesture
@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from scripts import _bench as B
+from benchmarks import _bench as B
 from scripts._cli import positive_int
 
 DEFAULT_RUNS_8 = ("cae-z8-s0", "cae-z16-s0", "cae-z32-s0", "cae-z64-s0",
@@ -623,7 +623,7 @@ def write_markdown(path: Path, data: dict[str, Any]) -> None:
     for row in data["gestures"]:
         rows.append({**row, "notes": _notes(row),
                      "errors": (f"{row['errors']}: {row['error_messages'][0]}" if row["errors"] else "0")})
-    lines = ["# Dashboard gesture latency (scripts/bench_ui.py)", "", *B.machine_lines(data["machine"]),
+    lines = ["# Dashboard gesture latency (benchmarks/bench_ui.py)", "", *B.machine_lines(data["machine"]),
              f"- Options: rounds {data['options']['rounds']}, launches {data['options']['launches']}, "
              f"gestures {' '.join(data['options']['gestures'])}",
              f"- Method: {data['method']}",
@@ -644,8 +644,8 @@ def parse_args(argv=None):
     parser.add_argument("--rounds", type=positive_int, default=3,
                         help="rounds of each gesture (draw: 10 digits a round; slider: 5 steps a round; ...)")
     parser.add_argument("--launches", type=positive_int, default=3, help="cold starts (default 3)")
-    parser.add_argument("--out", default=str(B.REPO_ROOT / "docs" / "bench" / "ui.json"),
-                        help="the JSON file; the Markdown table goes beside it with .md (default docs/bench/ui.json)")
+    parser.add_argument("--out", default=str(B.REPO_ROOT / "benchmarks" / "results" / "ui.json"),
+                        help="the JSON file; the Markdown table goes beside it with .md (default benchmarks/results/ui.json)")
     parser.add_argument("--port", type=positive_int, default=None, help="port of the servers (default: a free one)")
     parser.add_argument("--runs-8", default=",".join(DEFAULT_RUNS_8),
                         help="the 8 run ids of the draw-8 gesture, comma-separated")

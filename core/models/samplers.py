@@ -29,8 +29,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .atomic import atomic_path
-from .models.base import DECODE, ENCODE, N_CLASSES, DigitModel, GenerationMode, gaussian_kl, reparameterize
+from core.atomic import atomic_path
+from core.models.base import DigitModel
+from core.models.capabilities import DECODE, ENCODE, N_CLASSES
+from core.models.functional import gaussian_kl, reparameterize
+from core.models.modes import GenerationMode
 
 #: the folder of a run that holds its fitted samplers
 SAMPLER_DIR = "samplers"
@@ -300,7 +303,7 @@ def can_fit(model: DigitModel) -> bool:
 def training_codes(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """Deterministic codes (N, d) float32 on the CPU of images x (N, 1, 28, 28) with digits y (N,):
     with the digit where the model's encoder takes it (image+digit), else from the image alone."""
-    from .models.base import IMAGE_AND_DIGIT
+    from core.models.capabilities import IMAGE_AND_DIGIT
 
     with_digit = IMAGE_AND_DIGIT in model.input_modes
     out = []
@@ -359,7 +362,7 @@ def attach(model: DigitModel, samplers: list[LatentSampler]) -> DigitModel:
     out) and let the model generate from digits; returns the model."""
     new = [s.mode() for s in samplers if s.name not in model.generation_modes]  # own modes are among them
     if new:
-        from .models.base import GENERATE
+        from core.models.capabilities import GENERATE
 
         model.generation_modes = tuple(model.generation_modes) + tuple(new)
         model.capabilities = frozenset(model.capabilities | {GENERATE})

@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .models.base import DIGIT_ONLY, IMAGE_ONLY, N_CLASSES, DigitModel
+from core.models.base import DigitModel
+from core.models.capabilities import DIGIT_ONLY, IMAGE_ONLY, N_CLASSES
 
 
 def _inputs(mode: str, x: torch.Tensor | None, y: torch.Tensor | None):

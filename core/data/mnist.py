@@ -28,8 +28,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:  # torch is imported where used: checking the files needs none
     import torch
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DATA_ENV_VAR = "DIGITLAB_DATA"
+from core.paths import DATA_ENV_VAR, data_dir  # noqa: F401  (data_dir is this module's too)
 
 #: torchvision's raw file name -> canonical MD5 of the uncompressed IDX file.
 MNIST_MD5 = {
@@ -48,14 +47,6 @@ Log = Callable[[str], None]
 
 class DataError(RuntimeError):
     """MNIST files are missing, truncated, altered or unreadable; the message says how to fix it."""
-
-
-def data_dir(root: str | os.PathLike | None = None) -> Path:
-    """The data directory: ``root`` if given, else ``$DIGITLAB_DATA``, else ``<repo>/data``."""
-    if root is not None:
-        return Path(root)
-    env = os.environ.get(DATA_ENV_VAR)
-    return Path(env) if env else REPO_ROOT / "data"
 
 
 def raw_dir(root: str | os.PathLike | None = None) -> Path:

@@ -3,8 +3,8 @@
 
 Needs the test requirements (Playwright, Debian's chromium): `bash scripts/setup.sh --test`.
 
-    python scripts/screenshot.py                      # docs/dashboard.png, draw page with a "7"
-    python scripts/screenshot.py --page generation --out /tmp/grid.png
+    python -m benchmarks.screenshot                      # docs/dashboard.png, draw page with a "7"
+    python -m benchmarks.screenshot --page generation --out /tmp/grid.png
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from scripts._cli import REPO_ROOT
-from scripts.browser import CHROMIUM_ARGS, chromium_path, read_predictions, running_app, stroke
+from core.paths import REPO_ROOT
+from tests.browser import CHROMIUM_ARGS, chromium_path, read_predictions, running_app, stroke
 
 SEVEN = [(0.25, 0.18), (0.75, 0.18), (0.62, 0.45), (0.45, 0.85)]
 

@@ -1,15 +1,7 @@
-"""Self-describing run folders: save, load, list.
+"""Save and load run folders (the format: :mod:`core.runs.format`).
 
-A run folder (e.g. ``checkpoints/cae-z32-s0/``) holds:
-
-* ``config.json``  – model name, constructor arguments, split seed, training settings, versions;
-* ``weights.pt``   – the state dict only (floats stored as float16 to keep the folder small),
-  loaded with ``torch.load(..., weights_only=True)``: no pickled code;
-* ``history.json`` – per-epoch training and validation losses with their components;
-* ``metrics.json`` – test metrics, each with its sample count and protocol.
-
-Modelled on pythae's self-describing model folders and nanoGPT's checkpoints that carry their
-constructor arguments.
+:func:`save_run` writes a folder whole or not at all; :func:`load_run` rebuilds the model from the
+config's constructor arguments and loads its weights with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -23,10 +15,9 @@ from typing import Any
 
 import torch
 
-from .atomic import write_json
-from .catalog import (CONFIG, DEFAULT_CHECKPOINT_DIR, HISTORY, METRICS, REPO_ROOT, WEIGHTS,  # noqa: F401
-                      CheckpointError, _read_json, list_run_dirs)
-from .models import DigitModel, model_class
+from core.atomic import write_json
+from core.models import DigitModel, model_class
+from core.runs.format import CONFIG, CheckpointError, HISTORY, METRICS, WEIGHTS, read_json
 
 
 @dataclass
@@ -142,7 +133,7 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
     path = Path(path)
     if not path.is_dir():
         raise CheckpointError("it is not a run folder", f"{path} is not a folder")
-    config = _read_json(path / CONFIG, required=True)
+    config = read_json(path / CONFIG, required=True)
     if not isinstance(config, dict) or "model" not in config:
         raise CheckpointError("its configuration does not name a model", f"{path / CONFIG} does not name a model")
     try:
@@ -170,16 +161,11 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
         raise CheckpointError("its weights do not fit the model its configuration describes",
                               f"{weights} does not fit {cls.__name__}({config.get('model_args')}): "
                               f"{str(exc)[:300]}") from None
-    from .samplers import attach, load_samplers
+    from core.models.samplers import attach, load_samplers
 
     samplers, problems = load_samplers(path)
     for name, why in problems.items():
         logging.getLogger(__name__).warning("run %s: sampler file %s is left out: %s", path.name, name, why)
     attach(model, samplers)
     model.to(device).eval()
-    return Run(path.name, path, config, model, _read_json(path / HISTORY, False), _read_json(path / METRICS, False))
-
-
-def run_name(model: str, latent_dim: int, seed: int) -> str:
-    """Canonical run folder name, e.g. ``cae-z32-s0``; ``judge-s0`` for a model without a latent."""
-    return f"{model}-z{latent_dim}-s{seed}" if latent_dim else f"{model}-s{seed}"
+    return Run(path.name, path, config, model, read_json(path / HISTORY, False), read_json(path / METRICS, False))

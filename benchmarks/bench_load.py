@@ -1,8 +1,8 @@
 """Many users at once: the dashboard's latency, memory and CPU under N concurrent sessions (not a test).
 
-    python scripts/bench_load.py                                  # 5, 10 and 20 sessions, 60 s each
-    python scripts/bench_load.py --sessions 2 --duration 20       # a short trial
-    python scripts/bench_load.py --url http://127.0.0.1:8501      # a server already running here
+    python -m benchmarks.bench_load                                  # 5, 10 and 20 sessions, 60 s each
+    python -m benchmarks.bench_load --sessions 2 --duration 20       # a short trial
+    python -m benchmarks.bench_load --url http://127.0.0.1:8501      # a server already running here
 
 For each ``--sessions`` level a fresh server is started (``streamlit run dashboard/app.py``, its
 ``DIGITLAB_CACHE`` in a fresh temporary folder unless ``--keep-cache``), or ``--url`` names one on
@@ -14,7 +14,7 @@ gestures. Meanwhile a probe opens a brand-new session every ``--probe-every`` se
 Two load generators (``--client``):
 
 - ``ws`` (default): each user is a browser-less session speaking Streamlit's websocket protocol
-  (scripts/_ws_client.py): the same messages a browser sends (page switches, the sketchpad's PNG
+  (benchmarks/_ws_client.py): the same messages a browser sends (page switches, the sketchpad's PNG
   several times a second while the pen moves and at pen up, slider values), a few percent of one
   core for all of them. A gesture's time is gesture → the server's ``script_finished`` of the run it
   started: the server's share of the wait, without the browser's JavaScript and painting.
@@ -26,7 +26,7 @@ Either way the generator's own CPU (this process and its children: Playwright's 
 is measured apart from the server's (``/proc/<pid>/stat`` of the streamlit process tree), so the
 reader can tell how much of the machine the generator took.
 
-Writes ``docs/bench/load.json`` and ``docs/bench/load.md`` (``--out``).
+Writes ``benchmarks/results/load.json`` and ``benchmarks/results/load.md`` (``--out``).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
-from scripts import _bench as B
-from scripts import _ws_client as W
+from benchmarks import _bench as B
+from benchmarks import _ws_client as W
 from scripts._cli import positive_float, positive_int
 
 MAX_DURATION = 600
@@ -55,7 +55,7 @@ MAX_SESSIONS = 50
 CYCLE = ("Draw a digit", "Latent sliders & interpolation", "Overview")
 THUMB = "[role='slider'], input[type='range']"
 CLIENTS = {
-    "ws": "browser-less sessions on Streamlit's websocket protocol (scripts/_ws_client.py), one per simulated "
+    "ws": "browser-less sessions on Streamlit's websocket protocol (benchmarks/_ws_client.py), one per simulated "
           "user, all in this process; times are gesture → the server's script_finished",
     "browser": "one headless Chromium (Debian's) driven by Playwright's async API; one browser context "
                "(own Streamlit session) per simulated user; times are gesture → script_finished + a quiet DOM",
@@ -542,7 +542,7 @@ def _row(level: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def write_markdown(path: Path, data: dict[str, Any]) -> None:
-    lines = ["# Dashboard under concurrent sessions (scripts/bench_load.py)", "", *B.machine_lines(data["machine"]),
+    lines = ["# Dashboard under concurrent sessions (benchmarks/bench_load.py)", "", *B.machine_lines(data["machine"]),
              f"- Load generator: {CLIENTS[data['options']['client']]}",
              f"- Each level: {data['options']['duration']} s after a {data['options']['ramp']} s ramp; think time "
              f"{data['options']['think']} s (×0.5–1.5); a new-session probe every {data['options']['probe_every']} s; "
@@ -614,8 +614,8 @@ def parse_args(argv=None):
     parser.add_argument("--port", type=positive_int, help="port of the servers started (default: a free one)")
     parser.add_argument("--keep-cache", action="store_true",
                         help="use the usual DIGITLAB_CACHE instead of a fresh temporary folder per server")
-    parser.add_argument("--out", default=str(B.REPO_ROOT / "docs" / "bench" / "load.json"),
-                        help="the JSON file; the Markdown goes beside it with .md (default docs/bench/load.json)")
+    parser.add_argument("--out", default=str(B.REPO_ROOT / "benchmarks" / "results" / "load.json"),
+                        help="the JSON file; the Markdown goes beside it with .md (default benchmarks/results/load.json)")
     parser.add_argument("-v", "--verbose", action="store_true", help="print tracebacks of failed gestures")
     args = parser.parse_args(argv)
     if args.duration > MAX_DURATION:

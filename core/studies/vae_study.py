@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from .atomic import atomic_path, write_json
+from core.atomic import atomic_path, write_json
 
 MODEL = "conv-vae"
 BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
@@ -185,7 +185,7 @@ def _run_data(run: StudyRun, settings: StudySettings, splits):
     import torch
     from sklearn.model_selection import KFold
 
-    from .data import MnistSplits
+    from core.data.mnist import MnistSplits
 
     if run.fold is None:
         return MnistSplits(splits.train_x[:settings.n_train], splits.train_y[:settings.n_train],
@@ -244,7 +244,7 @@ def run_one(run: StudyRun, settings: StudySettings, splits, out_dir: str | Path,
     import numpy as np
     import torch
 
-    from .training import TrainConfig, train, validation_losses
+    from core.training.trainer import TrainConfig, train, validation_losses
 
     settings.validate()
     data = _run_data(run, settings, splits)
@@ -298,9 +298,9 @@ def time_epochs(device: str, epochs: int, splits, out_dir: str | Path, n_train: 
     """
     import torch
 
-    from .data import MnistSplits
-    from .device import resolve_device
-    from .training import TrainConfig, train
+    from core.data.mnist import MnistSplits
+    from core.device import resolve_device
+    from core.training.trainer import TrainConfig, train
 
     torch_device = resolve_device(device)
     if n_train is not None:

@@ -2,7 +2,7 @@
 
 Seed 002 (Podoliak et al., ../shared/seeds/002_9f7c847ee0c5a580.txt) names bank-card, cheque,
 postal-code and phone numbers as the use of its digit recognizer. A picture of several digits in a
-row is cut into digits here, then each goes through :func:`core.preprocess.mnist_preprocess`:
+row is cut into digits here, then each goes through :func:`core.data.preprocess.mnist_preprocess`:
 
 1. ink above ``threshold`` is labelled into connected components (scikit-image, 8-connectivity);
    specks smaller than 5 % of the largest component are dropped;
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .preprocess import EmptyDrawing, mnist_preprocess, to_grayscale
+from core.data.preprocess import EmptyDrawing, mnist_preprocess, to_grayscale
 
 #: the most digits a picture may hold
 MAX_DIGITS = 12
@@ -135,7 +135,7 @@ def find_digits(image: np.ndarray, threshold: float = 0.2, reader=None) -> list[
 
     Args:
         image: ink (H, W) in [0, 1] (white ink on black, as the canvas and the upload decoder give),
-            or any picture :func:`core.preprocess.to_grayscale` takes.
+            or any picture :func:`core.data.preprocess.to_grayscale` takes.
         threshold: ink level counted as a stroke.
         reader: optional ``reader(images float32 (N, 1, 28, 28)) -> probabilities (N, 10)``, e.g. the
             judge: then every box at least 0.9 typical widths wide is read as 1, 2 or 3 digits and
@@ -184,7 +184,7 @@ def digit_images(image: np.ndarray, boxes: list[DigitBox], threshold: float = 0.
     Ink of the neighbours that reaches into a box is left out (only the box's own columns count).
 
     Raises:
-        ValueError: as :func:`core.preprocess.mnist_preprocess`.
+        ValueError: as :func:`core.data.preprocess.mnist_preprocess`.
     """
     ink = to_grayscale(image)
     out = np.zeros((len(boxes), 1, 28, 28), np.float32)

@@ -14,16 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_path
+from core.atomic import atomic_path
+from core.paths import cache_root
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CACHE_ENV_VAR = "DIGITLAB_CACHE"
 METHODS = ("PCA", "UMAP")
-
-
-def cache_root() -> Path:
-    """Digit Lab's cache folder: ``$DIGITLAB_CACHE``, else ``<repo>/.cache`` (never in git)."""
-    return Path(os.environ.get(CACHE_ENV_VAR, REPO_ROOT / ".cache"))
 
 
 def cache_dir() -> Path:

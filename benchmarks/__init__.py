@@ -1,0 +1,1 @@
+"""Digit Lab benchmarks: dashboard gestures in a real browser, load, training and sweep speed (not installed, not tests)."""

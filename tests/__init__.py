@@ -1,0 +1,1 @@
+"""Digit Lab tests (pytest); browser.py holds the Chromium fixtures the browser tests share."""
