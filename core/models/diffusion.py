@@ -36,6 +36,7 @@ from torch import nn
 
 from core.models.base import DigitModel
 from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
+from core.models.functional import standard_normal
 from core.models.modes import GenerationMode
 
 
@@ -44,7 +45,7 @@ def _ddim(steps: int) -> GenerationMode:
         f"DDIM {steps} steps", f"{steps} deterministic DDIM steps (η = 0) from Gaussian noise, with classifier-free "
         "guidance", "Song et al. 2021; Ho & Salimans 2022",
         sample=lambda model, labels, generator: model.decode(
-            torch.randn(labels.shape[0], N_PIXELS, generator=generator), labels, steps=steps))
+            standard_normal((labels.shape[0], N_PIXELS), generator), labels, steps=steps))
 
 
 #: generation modes: DDIM with 20 (the default: a 10×10 grid in a few seconds on a CPU), 10 or 50 steps
@@ -134,7 +135,7 @@ class ClassConditionalDiffusion(DigitModel):
         n = x.shape[0]
         timesteps = len(self.alphas_cumprod)
         t = torch.randint(timesteps, (n,), generator=generator).to(x.device)
-        noise = torch.randn(x.shape, generator=generator).to(x.device)
+        noise = standard_normal(x.shape, generator, x.device)
         drop = (torch.rand(n, generator=generator) < self.drop_digit).to(x.device)
         digits = torch.where(drop, torch.full_like(y, NO_DIGIT), y.long())
         abar = self.alphas_cumprod[t].view(n, 1, 1, 1)
@@ -157,7 +158,7 @@ class ClassConditionalDiffusion(DigitModel):
     def latent_origin(self, digit: int) -> torch.Tensor:
         """A fixed draw (784,) float32 of N(0, I), seeded with the digit: where the sliders start
         (z = 0 is no noise the network has seen)."""
-        return torch.randn(N_PIXELS, generator=torch.Generator().manual_seed(int(digit)))
+        return standard_normal((N_PIXELS,), torch.Generator().manual_seed(int(digit)))
 
     def latent_axes(self, k: int) -> torch.Tensor:
         """The ``k`` lowest-frequency patterns of the 2-D cosine basis (DCT-II) on 28 × 28, as unit

@@ -32,7 +32,7 @@ from torch import nn
 from core.atomic import atomic_path
 from core.models.base import DigitModel
 from core.models.capabilities import DECODE, ENCODE, N_CLASSES
-from core.models.functional import gaussian_kl, reparameterize
+from core.models.functional import gaussian_kl, reparameterize, standard_normal
 from core.models.modes import GenerationMode
 
 #: the folder of a run that holds its fitted samplers
@@ -120,7 +120,7 @@ class PerDigitGaussian(LatentSampler):
 
     def sample(self, labels, generator=None):
         labels = labels.long().cpu()
-        eps = torch.randn(labels.shape[0], self.mean.shape[1], 1, generator=generator)
+        eps = standard_normal((labels.shape[0], self.mean.shape[1], 1), generator)
         return self.mean[labels] + (self.scale_tril[labels] @ eps).squeeze(-1)
 
     def state(self):
@@ -175,7 +175,7 @@ class PerDigitMixture(LatentSampler):
         for digit in labels.unique().tolist():
             rows = (labels == digit).nonzero().squeeze(1)
             picks = torch.multinomial(self.weights[digit], rows.shape[0], replacement=True, generator=generator)
-            eps = torch.randn(rows.shape[0], d, 1, generator=generator)
+            eps = standard_normal((rows.shape[0], d, 1), generator)
             out[rows] = self.means[digit][picks] + (self.scale_trils[digit][picks] @ eps).squeeze(-1)
         return out
 
@@ -270,7 +270,7 @@ class SecondStageVAE(LatentSampler):
     @torch.no_grad()
     def sample(self, labels, generator=None):
         labels = labels.long().cpu()
-        v = torch.randn(labels.shape[0], self.net.dim, generator=generator)
+        v = standard_normal((labels.shape[0], self.net.dim), generator)
         u = self.net.decoder(torch.cat([v, self.net.one_hot(labels)], 1))
         return u * self.scale + self.shift
 

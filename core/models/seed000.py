@@ -39,7 +39,7 @@ from core.models.capabilities import (
     N_PIXELS,
     RECONSTRUCT,
 )
-from core.models.functional import bce_with_logits, gaussian_kl, reparameterize
+from core.models.functional import bce_with_logits, gaussian_kl, reparameterize, standard_normal
 from core.models.modes import GenerationMode
 
 #: generation modes: z from the ex-post per-digit latent density, z from the CVAE's digit-only
@@ -186,8 +186,7 @@ class _JointAutoencoder(DigitModel):
 
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """ε ~ N(0, I) of shape (n, d) on the model's device, drawn with ``generator`` if given."""
-        device = generator.device if generator is not None else self.device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device).to(self.device)
+        return standard_normal((n, self.latent_dim), generator, self.device)
 
     @torch.no_grad()
     def density_codes(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -51,7 +51,7 @@ from core.models.capabilities import (
     RECONSTRUCT,
     RESTYLE,
 )
-from core.models.functional import bce_with_logits, gaussian_kl, reparameterize
+from core.models.functional import bce_with_logits, gaussian_kl, reparameterize, standard_normal
 from core.models.modes import GenerationMode
 
 #: generation modes (see ``generate``): z drawn from the prior N(0, I), or z = 0 (its mean)
@@ -200,8 +200,7 @@ class _LabelConditionedVAE(DigitModel, metaclass=ABCMeta):
     def prior_codes(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes (n, d) z ~ N(0, I) on the model's device; ε is drawn with ``generator`` on its own
         device and moved, so a seeded generator gives the same codes on any device."""
-        device = generator.device if generator is not None else self.device
-        return torch.randn((n, self.latent_dim), generator=generator, device=device).to(self.device)
+        return standard_normal((n, self.latent_dim), generator, self.device)
 
     @torch.no_grad()
     def restyle(self, x, y, targets):

@@ -51,7 +51,7 @@ from torch import nn
 
 from core.models.base import DigitModel, adam
 from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
-from core.models.functional import bce_with_logits
+from core.models.functional import bce_with_logits, standard_normal
 from core.models.modes import GenerationMode
 
 #: the one generation mode: decode z ~ N(0, I) with the wanted digit
@@ -154,8 +154,7 @@ class ConditionalGAN(DigitModel):
 
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """z ~ N(0, I) of shape (n, d) on the model's device, drawn with ``generator`` if given."""
-        device = generator.device if generator is not None else self.device
-        return torch.randn(n, self.latent_dim, generator=generator, device=device).to(self.device)
+        return standard_normal((n, self.latent_dim), generator, self.device)
 
     # --- capabilities -----------------------------------------------------------------------------
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:

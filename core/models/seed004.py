@@ -30,7 +30,7 @@ from torch import nn
 
 from core.models.base import DigitModel
 from core.models.capabilities import DECODE, ENCODE, IMAGE_ONLY, N_PIXELS, RECONSTRUCT, SAMPLE
-from core.models.functional import bce_with_logits, gaussian_kl_per_dimension, reparameterize
+from core.models.functional import bce_with_logits, gaussian_kl_per_dimension, reparameterize, standard_normal
 
 
 class ConvolutionalVAE(DigitModel):
@@ -142,7 +142,7 @@ class ConvolutionalVAE(DigitModel):
     def sample(self, n, generator=None):
         """``n`` images (n, 1, 28, 28) decoded from z ~ N(0, I), the prior of seed 004's VAE;
         ``generator`` (a CPU ``torch.Generator``) makes the draw reproducible."""
-        z = torch.randn(int(n), self.latent_dim, generator=generator).to(self.device)
+        z = standard_normal((int(n), self.latent_dim), generator, self.device)
         return self.decode(z)
 
     def _elbo_terms(self, x):
