@@ -142,3 +142,14 @@ def test_the_repository_root_is_defined_once():
                for p in (REPO_ROOT / folder).rglob("*.py") if "REPO_ROOT = " in p.read_text(encoding="utf-8")
                and p.name != "test_architecture.py"]
     assert defined == ["core/paths.py"]
+
+
+def test_the_dashboards_modules_are_imported_under_one_name():
+    """``dashboard/common.py`` is ``dashboard.common`` everywhere: a page importing it as ``common``
+    (Streamlit puts the script's folder on the path) would load the same file twice, with two copies
+    of its caches and constants."""
+    local = {p.stem for p in (REPO_ROOT / "dashboard").iterdir() if p.suffix == ".py" or p.is_dir()}
+    wrong = [f"{p.relative_to(REPO_ROOT)} imports {m}" for folder in ("dashboard", "tests", "benchmarks")
+             for p in sorted((REPO_ROOT / folder).rglob("*.py")) for m in sorted(imports_of(p))
+             if m.split(".")[0] in local]
+    assert wrong == []
