@@ -73,9 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         for latent in args.latent_dim or [None]:
             model_args = {} if latent is None else {"latent_dim": latent}
             try:
-                latent_dim = build_model(model, **model_args).latent_dim
+                latent_dim = build_model(model, **model_args).latent_dim  # sizes checked first (check_size)
             except TypeError:
                 print(f"error: model {model} takes no latent size; leave out --latent-dim", file=sys.stderr)
+                return 2
+            except ValueError as exc:  # too large (ModelTooLarge), or refused by the model
+                flag = "" if latent is None else f" --latent-dim {latent}"
+                print(f"error: nothing was trained: --model {model}{flag}: {exc}", file=sys.stderr)
                 return 2
             for seed in args.seed:
                 plan.append((model, model_args, seed, Path(args.out_dir) / run_name(model, latent_dim, seed)))
@@ -115,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         except ValueError as exc:  # a resume state of other settings, or unreadable
             print(f"error: {out.name}: {exc}", file=sys.stderr)
+            if (in_progress / RESUME).exists():
+                print(f"  to start {out.name} again from its first epoch instead, run the same command with --force "
+                      "in place of --resume (the interrupted state is discarded)", file=sys.stderr)
             return 2
         shutil.rmtree(in_progress, ignore_errors=True)
         summary = ", ".join(f"{k}={v['value']:.4g}" for k, v in result.metrics.items())

@@ -21,19 +21,33 @@ from typing import Any
 
 from core.models.capabilities import JUDGE
 from core.paths import checkpoint_root
-from core.runs.format import (CONFIG, HISTORY, METRICS, WEIGHTS, ZIP_MAGIC, CheckpointError, config_problem, is_number,
-                              list_run_dirs, read_json)
+from core.runs.format import (
+    CONFIG,
+    HISTORY,
+    METRICS,
+    WEIGHTS,
+    ZIP_MAGIC,
+    CheckpointError,
+    config_problem,
+    is_number,
+    list_run_dirs,
+    read_json,
+)
 
 log = logging.getLogger("digitlab.catalog")
 
 
 def _card_from_class(config: dict[str, Any], path: Path) -> dict[str, Any]:
-    """Describe a run written before cards existed by building its model and reading its samplers
-    (imports torch)."""
-    from core.models import model_class
+    """Describe a run written before cards existed by building its model (once :func:`core.models.check_size`
+    has found its arguments within bounds) and reading its samplers (imports torch)."""
+    from core.models import ModelTooLarge, check_size, model_class
 
     try:
-        model = model_class(config["model"])(**config.get("model_args", {}))
+        cls = model_class(config["model"])
+        check_size(cls, config.get("model_args", {}))
+        model = cls(**config.get("model_args", {}))
+    except ModelTooLarge as exc:
+        raise CheckpointError(f"its model is too large to load: {exc}", f"{path / CONFIG}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError("its configuration names a model that cannot be built",
                               f"{path / CONFIG}: {exc}") from None

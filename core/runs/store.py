@@ -16,8 +16,8 @@ from typing import Any
 import torch
 
 from core.atomic import write_json
-from core.models import DigitModel, model_class
-from core.runs.format import CONFIG, CheckpointError, HISTORY, METRICS, WEIGHTS, read_json
+from core.models import DigitModel, ModelTooLarge, check_size, model_class
+from core.runs.format import CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, read_json, repair_run_folders, save_folder_name
 
 
 @dataclass
@@ -76,9 +76,13 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
              history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True) -> Path:
     """Write a run folder (see module docstring); returns its path.
 
-    The folder is complete or absent: its files are written into a hidden sibling folder, which is
-    renamed to ``path`` at the end (a process killed meanwhile leaves the old run, if any, whole; the
-    hidden folder is never listed as a run). An existing run is replaced only with ``overwrite``.
+    The folder is complete or absent: its files are written into a hidden sibling folder
+    (``.<run>.<hex>.part``), which is renamed to ``path`` at the end; a run already there is moved
+    aside (``.<run>.<hex>.old``) just before and removed just after. An error or interrupt meanwhile
+    moves the old run back; a process killed meanwhile leaves these folders behind, and the next
+    save of the run or the next listing (:func:`core.runs.format.repair_run_folders`) moves the old
+    run back and removes the rest, so a finished run is never lost. Hidden folders are never listed
+    as runs. An existing run is replaced only with ``overwrite``.
 
     Args:
         config: training settings and split seed; ``model``/``model_args``/``versions`` are added.
@@ -88,14 +92,16 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
     Raises:
         FileExistsError, PermissionError: see :func:`check_run_folder`.
     """
-    import secrets
     import shutil
 
     path = Path(path)
+    repair_run_folders(path.parent, path.name)  # a run an earlier save left aside is back before it is checked
     check_run_folder(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = path.parent / f".{path.name}.{secrets.token_hex(4)}.part"
+    staging = path.parent / save_folder_name(path.name, "part")
     staging.mkdir()
+    repair_run_folders(path.parent, path.name, parts_before=staging.stat().st_mtime)  # older saves' leftovers
+    olds: list[Path] = []
     try:
         state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
                  for k, v in model.state_dict().items()}
@@ -105,15 +111,26 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
         _write_json(staging / CONFIG, full)
         _write_json(staging / HISTORY, history)
         _write_json(staging / METRICS, metrics)
-        old = None
-        if path.exists():  # moved aside, not deleted, until the new folder is in place
-            old = path.parent / f".{path.name}.{secrets.token_hex(4)}.old"
-            os.replace(path, old)
-        os.replace(staging, path)
+        for attempt in range(3):
+            if path.exists():  # moved aside, not deleted, until the new folder is in place
+                olds.append(path.parent / save_folder_name(path.name, "old"))
+                os.replace(path, olds[-1])
+            try:
+                os.replace(staging, path)
+                break
+            except OSError:  # a listing moved the old run back meanwhile: move it aside again
+                if attempt == 2 or not path.exists():
+                    raise
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            if olds and not path.exists():
+                os.replace(olds.pop(), path)
+        except OSError:
+            pass  # left for the next save or listing to move back
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         raise
-    if old is not None:
+    for old in olds:
         shutil.rmtree(old, ignore_errors=True)
     return path
 
@@ -128,7 +145,9 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
 
     Raises:
         CheckpointError: the folder, config or weights are missing, unreadable, name an unknown
-            model, or do not fit the model the config describes (or the changed arguments).
+            model, describe a model too large to build (:func:`core.models.check_size`, checked
+            before anything is built), or do not fit the model the config describes (or the
+            changed arguments).
     """
     path = Path(path)
     if not path.is_dir():
@@ -140,7 +159,10 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
         if model_args:
             config = {**config, "model_args": {**config.get("model_args", {}), **model_args}}
         cls = model_class(config["model"])
+        check_size(cls, config.get("model_args", {}))
         model = cls(**config.get("model_args", {}))
+    except ModelTooLarge as exc:
+        raise CheckpointError(f"its model is too large to load: {exc}", f"{path / CONFIG}: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError("its configuration names a model that cannot be built",
                               f"{path / CONFIG}: cannot build the model: {exc}") from None

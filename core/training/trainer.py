@@ -106,8 +106,8 @@ def _load_resume(path: Path, cfg: "TrainConfig") -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
         saved = state["config"]
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged file
-        raise ValueError(f"the resume state {path} cannot be read ({type(exc).__name__}); start the run "
-                         "again without resuming") from None
+        raise ValueError(f"the resume state {path} cannot be read ({type(exc).__name__}): it is damaged; it is kept, "
+                         "and deleting it starts the run again from its first epoch") from None
     mine = asdict(cfg)
     different = [k for k in mine if k != "device" and saved.get(k) != mine[k]]
     if different:
