@@ -110,7 +110,8 @@ def ensure_data() -> bool:
             ensure_mnist(log=status.write)
         except DataError as exc:
             status.update(label="Could not get MNIST", state="error")
-            st.error(str(exc))
+            # files named relative to the project (core.data.mnist); the sources' own words escaped, one per line
+            st.error("  \n".join(plain(line.strip()) for line in str(exc).splitlines() if line.strip()))
             return False
         status.update(label="MNIST fetched and verified", state="complete", expanded=False)
     _data_ok.clear()
@@ -363,14 +364,15 @@ def seeded_indices(n_total: int, count: int, seed: int) -> np.ndarray:
 
 def results_table():
     """The shipped results table: ``(DataFrame or None, path, error message or None)``; re-read
-    when the file changes."""
+    when the file changes. The error message is Markdown: the file's name (relative to the
+    project) and every cell it quotes are escaped with :func:`plain`."""
     from core.evaluation.table import TABLE_NAME, TableError
 
     path = checkpoint_root() / TABLE_NAME
     try:
         return _read_results(str(path), path.stat().st_mtime if path.exists() else 0.0), path, None
     except TableError as exc:
-        return None, path, str(exc)
+        return None, path, exc.render(plain)
 
 
 @st.cache_data(show_spinner=False)

@@ -49,6 +49,7 @@ from core.evaluation.table import (
     TABLE_NAME,
     TableError,
     add_rows,
+    check_writable,
     default_mode,
     default_rows,
     fewer_seeds_note,
@@ -198,12 +199,21 @@ def main(argv: list[str] | None = None) -> int:
         except TableError as exc:
             print(f"error: {exc} (move it away to start a new table)", file=sys.stderr)
             return 2
+        for note in table.attrs.get("notes", []):
+            print(f"note: {note}" + ("" if args.summary or args.no_write else " (left out when the table is written)"),
+                  file=sys.stderr)
     if args.summary:
         if table is None:
             print(f"error: no results table at {args.table}", file=sys.stderr)
             return 2
         print(summary_markdown(table))
         return 0
+    if not args.no_write:  # before anything is computed (or MNIST fetched)
+        try:
+            check_writable(args.table)
+        except TableError as exc:
+            print(f"error: {exc}; give another --table, or --no-write", file=sys.stderr)
+            return 2
     try:
         ensure_mnist(args.data_dir)
         # on Ray every task builds its own; the driver needs one only to score real images
@@ -221,23 +231,27 @@ def main(argv: list[str] | None = None) -> int:
         else:  # read, merge and write under a lock: other evaluations may add rows at the same time
             table = add_rows(args.table, rows)
 
-    if args.address:
-        code = _evaluate_on_ray(args, names, available, wanted, table, save)
-        if code == 2:
-            return 2
-        failed += code
-    for name in [] if args.address else tqdm(names, desc="runs", unit="run"):
-        rows, ok = run_rows(name, available[name], evaluator, wanted, table, n_test, args, device)
-        failed += not ok
-        if rows:
-            save(rows)
-    if args.reference:
-        train_x, train_y = load_mnist(True, args.data_dir)
-        n = min(args.fid_per_digit * 10, train_x.shape[0])
-        tqdm.write(f"{REFERENCE_RUN}: scoring {n} real training images like generated ones")
-        rows = evaluator.evaluate_real(train_x[:n], train_y[:n], [m for m in wanted if m in GENERATED_METRICS])
-        save([{"run": REFERENCE_RUN, "model": REFERENCE_MODEL, "display_name": f"Real MNIST ({n:,} training images)",
-               "latent_dim": None, "seed": None, "weights": "", **row} for row in rows])
+    try:
+        if args.address:
+            code = _evaluate_on_ray(args, names, available, wanted, table, save)
+            if code == 2:
+                return 2
+            failed += code
+        for name in [] if args.address else tqdm(names, desc="runs", unit="run"):
+            rows, ok = run_rows(name, available[name], evaluator, wanted, table, n_test, args, device)
+            failed += not ok
+            if rows:
+                save(rows)
+        if args.reference:
+            train_x, train_y = load_mnist(True, args.data_dir)
+            n = min(args.fid_per_digit * 10, train_x.shape[0])
+            tqdm.write(f"{REFERENCE_RUN}: scoring {n} real training images like generated ones")
+            rows = evaluator.evaluate_real(train_x[:n], train_y[:n], [m for m in wanted if m in GENERATED_METRICS])
+            save([{"run": REFERENCE_RUN, "model": REFERENCE_MODEL, "display_name": f"Real MNIST ({n:,} training images)",
+                   "latent_dim": None, "seed": None, "weights": "", **row} for row in rows])
+    except TableError as exc:  # the table was changed or became unwritable meanwhile: it is left as it is
+        print(f"error: {exc}; the figures computed since the last write were not saved", file=sys.stderr)
+        return 2
     if table is not None and not table.empty:
         print()
         print(summary_markdown(table))
@@ -376,7 +390,7 @@ def _done(table, run: str, metric: str, mode: str, n_test: int, args) -> bool:
     if rows["status"].iloc[0] == "n/a":
         return True
     expected = {"gia": args.gia_per_digit * 10, "fid": args.fid_per_digit * 10, "test": n_test}[METRICS[metric].sample_set]
-    return int(rows["n"].iloc[0]) == expected
+    return bool(rows["n"].iloc[0] == expected)  # a blank n (NaN) is never done
 
 
 if __name__ == "__main__":

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:  # torch is imported where used: checking the files needs none
     import torch
 
-from core.paths import DATA_ENV_VAR, data_dir  # noqa: F401  (data_dir is this module's too)
+from core.paths import DATA_ENV_VAR, data_dir, relative  # noqa: F401  (data_dir is this module's too)
 
 #: torchvision's raw file name -> canonical MD5 of the uncompressed IDX file.
 MNIST_MD5 = {
@@ -79,7 +79,7 @@ def file_status(root: str | os.PathLike | None = None) -> dict[str, str]:
 def _fix_hint(folder: Path) -> str:
     return (
         f"Fix: run `python scripts/fetch_data.py` (add --force to replace bad files), or copy the "
-        f"four original MNIST IDX files into {folder} (set ${DATA_ENV_VAR} to use another folder)."
+        f"four original MNIST IDX files into {relative(folder)} (set ${DATA_ENV_VAR} to use another folder)."
     )
 
 
@@ -99,10 +99,10 @@ def verify_mnist(root: str | os.PathLike | None = None) -> Path:
         for name, state in bad.items():
             path = folder / name
             if state == "missing":
-                lines.append(f"  {path}: missing")
+                lines.append(f"  {relative(path)}: missing")
             else:
                 lines.append(
-                    f"  {path}: MD5 {md5sum(path)} does not match the canonical {MNIST_MD5[name]} "
+                    f"  {relative(path)}: MD5 {md5sum(path)} does not match the canonical {MNIST_MD5[name]} "
                     f"({path.stat().st_size:,} bytes; the file is truncated or altered)"
                 )
         raise DataError("MNIST files failed verification:\n" + "\n".join(lines) + "\n" + _fix_hint(folder))
@@ -184,6 +184,14 @@ def ensure_mnist(root: str | os.PathLike | None = None, log: Log = print, force:
                 kept.unlink()
 
 
+def _in_words(text: str, root: Path) -> str:
+    """``text`` (a source's error) with the data folder's full path named as :func:`relative` names it."""
+    for form in sorted({str(root.resolve()), str(root.absolute())}, key=len, reverse=True):
+        if form != root.anchor:
+            text = text.replace(form, relative(root))
+    return text
+
+
 def _fetch_missing(root: Path, folder: Path, log: Log) -> Path:
     """Try each source until the four files verify; raises DataError naming every source's failure."""
     errors = []
@@ -191,11 +199,11 @@ def _fetch_missing(root: Path, folder: Path, log: Log) -> Path:
         try:
             fetch(root, log)
         except Exception as exc:  # any failure moves on to the next source
-            errors.append(f"{fetch.__name__.strip('_')}: {type(exc).__name__}: {str(exc)[:300]}")
+            errors.append(f"{fetch.__name__.strip('_')}: {type(exc).__name__}: {_in_words(str(exc), root)[:300]}")
             log(f"  failed ({type(exc).__name__}); trying the next source")
             continue
         if all(state == "ok" for state in file_status(root).values()):
-            log(f"MNIST ready in {folder} (MD5 verified).")
+            log(f"MNIST ready in {relative(folder)} (MD5 verified).")
             return folder
         errors.append(f"{fetch.__name__.strip('_')}: fetched files failed the MD5 check")
     try:
@@ -223,18 +231,18 @@ def read_idx_array(path: str | os.PathLike):
 
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{path}: missing")
+        raise DataError(f"{relative(path)}: missing")
     data = path.read_bytes()
     if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or not 1 <= data[3] <= 3:
-        raise DataError(f"{path}: not an unsigned-byte IDX file (bad magic number)")
+        raise DataError(f"{relative(path)}: not an unsigned-byte IDX file (bad magic number)")
     ndim = data[3]
     header = 4 + 4 * ndim
     if len(data) < header:
-        raise DataError(f"{path}: truncated header")
+        raise DataError(f"{relative(path)}: truncated header")
     dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
     expected = header + math.prod(dims)
     if len(data) != expected:
-        raise DataError(f"{path}: {len(data):,} bytes but its header {dims} needs {expected:,}; "
+        raise DataError(f"{relative(path)}: {len(data):,} bytes but its header {dims} needs {expected:,}; "
                         "the file is truncated or altered")
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(dims).copy()
 

@@ -16,14 +16,19 @@ Source of the metrics: seed 000 (../shared/seeds/000_a441d5d5b502ff7e.txt), appe
 
 from __future__ import annotations
 
+import csv
+import math
 import os
+import tempfile
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import pandas as pd
 
 from core.atomic import atomic_path
 from core.evaluation.specs import GENERATED_METRICS, METRICS, REFERENCE_MODEL, UNCONDITIONAL_MODE
+from core.paths import relative
 
 TABLE_NAME = "results.csv"
 COLUMNS = ("run", "model", "display_name", "latent_dim", "seed", "metric", "status", "value", "spread", "n",
@@ -31,37 +36,213 @@ COLUMNS = ("run", "model", "display_name", "latent_dim", "seed", "metric", "stat
 
 
 class TableError(ValueError):
-    """The results table is missing, unreadable or lacks columns; the message says which."""
+    """The results table is missing, unreadable, malformed or cannot be written; the message says
+    which file, which line and which cell, in words.
+
+    The message is kept as a template and the values it names (the file, the cells' text), so a
+    page can escape what came from a file before showing it (:meth:`render`); ``str()`` of the
+    error is the plain message.
+
+    Args:
+        template: the message, with one ``{}`` per value (no other braces).
+        values: what the message quotes: file names, cell text, line numbers.
+    """
+
+    def __init__(self, template: str, *values: object):
+        self.template = template
+        self.values = tuple(str(v) for v in values)
+        super().__init__(template.format(*self.values))
+
+    def render(self, escape: Callable[[str], str]) -> str:
+        """The message with every quoted value passed through ``escape`` (e.g. the dashboard's
+        Markdown escaping) and the words around them kept as they are."""
+        return self.template.format(*(escape(v) for v in self.values))
+
+
+#: what ``status`` may say (see the module docstring)
+STATUSES = ("ok", "n/a", "unavailable")
+#: cells that must not be blank
+REQUIRED = ("run", "metric", "status")
+#: numeric columns: (whole numbers only, smallest value allowed); blank is allowed (ok rows need a value)
+NUMBERS = {"latent_dim": (True, 1), "seed": (True, 0), "value": (False, None), "spread": (False, 0),
+           "n": (True, 1), "seconds": (False, 0)}
+_SHOWN = 5  # problems named in one message; the rest are counted
+_CELL = 40  # characters of a cell quoted in a message
+
+
+def _quoted(text: str) -> str:
+    """A cell's text as a message quotes it: on one line, at most :data:`_CELL` characters."""
+    text = "".join(" " if c.isspace() else c for c in text)
+    return text if len(text) <= _CELL else text[:_CELL - 1] + "…"
+
+
+def _number(text: str) -> float:
+    """A numeric cell as a float (NaN when blank); raises ValueError for anything else."""
+    text = text.strip()
+    if not text:
+        return math.nan
+    if "_" in text:  # float() would read "1_000"
+        raise ValueError(text)
+    return float(text)
+
+
+def _number_problem(column: str, text: str) -> str | None:
+    """What is wrong with ``text`` in numeric ``column`` (None: a number it allows, or blank)."""
+    whole, least = NUMBERS[column]
+    expected = ("a whole number" if whole else "a finite number") + ("" if least is None else f" of at least {least}")
+    try:
+        number = _number(text)
+    except ValueError:
+        return "not a number" if not whole and least is None else f"not {expected}"
+    if math.isnan(number) and not text.strip().lower().lstrip("+-") == "nan":
+        return None  # blank
+    if (not math.isfinite(number) or (whole and not number.is_integer())
+            or (least is not None and number < least)):
+        return f"not {expected}"
+    return None
+
+
+def _timestamp_problem(text: str) -> str | None:
+    if text.strip() == "":
+        return None
+    try:
+        datetime.fromisoformat(text.strip())
+    except ValueError:
+        return "not a date and time (written like 2026-11-22T06:08:15Z)"
+    return None
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """The results table at ``path`` as a DataFrame with :data:`COLUMNS`.
+    """The results table at ``path`` as a DataFrame with :data:`COLUMNS`, every cell checked.
+
+    Text columns are ``str`` ("" when blank); ``latent_dim``, ``seed``, ``value``, ``spread``,
+    ``n`` and ``seconds`` are float64 (NaN when blank). Every cell is checked before anything is
+    returned: ``run``, ``metric`` and ``status`` are not blank; ``metric`` is a key of
+    :data:`METRICS`; ``status`` is one of :data:`STATUSES`; an "ok" row has a ``value``;
+    ``value`` is a finite number, ``spread`` and ``seconds`` finite numbers of at least 0,
+    ``latent_dim`` and ``n`` whole numbers of at least 1, ``seed`` a whole number of at least 0
+    (each may be blank); ``evaluated_at`` is an ISO date and time (or blank); no two rows share
+    (run, metric, mode); the header names each column of :data:`COLUMNS` once and nothing else
+    (a column this code does not know would be lost when the table is written back). Rows whose
+    cells are all blank are skipped; ``table.attrs["notes"]`` (a list of sentences) says so.
 
     Raises:
-        TableError: the file is missing, is not CSV, or lacks columns.
+        TableError: the file is missing, is not a CSV text file, or breaks any rule above; the
+            message names the file (:func:`core.paths.relative`), the lines and the cells (the
+            first few problems, and how many more there are).
     """
     path = Path(path)
+    name = relative(path)
+    if path.is_dir():
+        raise TableError("{} is a folder, not a results table (a CSV file)", name)
     if not path.is_file():
-        raise TableError(f"no results table at {path}; make it with: python scripts/evaluate.py")
+        raise TableError("no results table at {}; make it with: python scripts/evaluate.py", name)
     try:
-        table = pd.read_csv(path, dtype={"run": str, "model": str, "metric": str, "status": str},
-                            keep_default_na=False, na_values={"value": [""], "spread": [""], "n": [""],
-                                                              "latent_dim": [""], "seed": [""], "seconds": [""]})
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
-        raise TableError(f"{path} is not a readable results table: {exc}") from exc
-    missing = [c for c in COLUMNS if c not in table.columns]
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            lines, start = [], 1
+            for cells in reader:
+                lines.append((start, cells))
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise TableError("{} is not a readable results table: it is not UTF-8 text", name) from None
+    except csv.Error as exc:
+        raise TableError("{} is not a readable results table: line {}: {}", name, reader.line_num, exc) from None
+    except OSError as exc:
+        raise TableError("{} cannot be read: {}", name, exc.strerror or "read error") from None
+    if not lines:
+        raise TableError("{} is empty (not even a header)", name)
+    _, header = lines[0]
+    missing = [c for c in COLUMNS if c not in header]
     if missing:
-        raise TableError(f"{path} lacks the column(s) {', '.join(missing)}")
-    for column in ("value", "spread", "n", "latent_dim", "seconds"):
-        numbers = pd.to_numeric(table[column], errors="coerce")
-        bad = numbers.isna() & table[column].notna()
-        if bad.any():
-            i = int(bad.to_numpy().nonzero()[0][0])
-            raise TableError(f"{path}, line {i + 2} (run {table['run'].iloc[i]}, metric {table['metric'].iloc[i]}): "
-                             f"{column} is {table[column].iloc[i]!r}, not a number"
-                             + (f"; {int(bad.sum()) - 1} more such cells" if bad.sum() > 1 else ""))
-        table[column] = numbers
-    return table[list(COLUMNS)]
+        raise TableError("{} lacks the column(s) {}", name, ", ".join(missing))
+    unknown = [c for c in header if c not in COLUMNS]
+    if unknown:
+        raise TableError("{} has column(s) this version does not know: {} (they would be lost when the table "
+                         "is written back; remove them or keep the file elsewhere)", name,
+                         ", ".join(_quoted(c) for c in unknown))
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise TableError("{} names the column(s) {} more than once", name, ", ".join(repeated))
+
+    problems: list[tuple[str, tuple]] = []  # (template, values)
+    records, blank, seen = [], [], {}
+    for number, cells in lines[1:]:
+        if all(cell.strip() == "" for cell in cells):
+            blank.append(number)
+            continue
+        if len(cells) != len(header):
+            problems.append(("line {} has {} cells where the header has {}", (number, len(cells), len(header))))
+            continue
+        row = dict(zip(header, cells))
+        where = "line {} (run {}, metric {}): "
+        at = (number, _quoted(row["run"]), _quoted(row["metric"]))
+        for column in REQUIRED:
+            if row[column].strip() == "":
+                problems.append((where + column + " is blank", at))
+        if row["metric"].strip() and row["metric"] not in METRICS:
+            problems.append((where + "metric is '{}', not one this version knows (" + ", ".join(METRICS) + ")",
+                             (*at, _quoted(row["metric"]))))
+        if row["status"].strip() and row["status"] not in STATUSES:
+            problems.append((where + "status is '{}', not one of " + ", ".join(STATUSES), (*at, _quoted(row["status"]))))
+        for column in NUMBERS:
+            wrong = _number_problem(column, row[column])
+            if wrong:
+                problems.append((where + column + " is '{}', " + wrong, (*at, _quoted(row[column]))))
+        if row["status"] == "ok" and row["value"].strip() == "":
+            problems.append((where + "status is ok but value is blank", at))
+        wrong = _timestamp_problem(row["evaluated_at"])
+        if wrong:
+            problems.append((where + "evaluated_at is '{}', " + wrong, (*at, _quoted(row["evaluated_at"]))))
+        key = (row["run"], row["metric"], row["mode"])
+        if key in seen:
+            problems.append(("line {} repeats the run, metric and mode of line {} ({}, {}, '{}')",
+                             (number, seen[key], *map(_quoted, key))))
+        else:
+            seen[key] = number
+        records.append(row)
+    if problems:
+        shown = problems[:_SHOWN]
+        more = len(problems) - len(shown)
+        template = "{} cannot be used as the results table: " + "; ".join(t for t, _ in shown) + (
+            f"; and {more} more problem{'s' if more > 1 else ''}" if more else "")
+        raise TableError(template, name, *(v for _, values in shown for v in values))
+
+    table = pd.DataFrame(records, columns=list(COLUMNS)).astype(str)
+    for column in NUMBERS:
+        table[column] = table[column].map(_number).astype("float64")
+    if len(blank) == 1:
+        table.attrs["notes"] = [f"{name}: line {blank[0]} is blank and was skipped"]
+    else:
+        table.attrs["notes"] = [f"{name}: lines {', '.join(map(str, blank))} are blank and were skipped"] if blank else []
+    return table
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Check, before any work, that a results table could be written at ``path``: tried for real,
+    since permissions do not tell (root writes into a read-only folder): a temporary file is
+    created (and removed) in ``path``'s folder, or in the nearest folder above it that exists
+    (the folders in between are not created here).
+
+    Raises:
+        TableError: ``path`` is a folder, a file stands where a folder is needed, or no file can be
+            created there; the message says so in words.
+    """
+    path = Path(path)
+    name = relative(path)
+    if path.is_dir():
+        raise TableError("cannot write the results table {}: it is a folder", name)
+    folder = path.parent
+    while not folder.exists() and not folder.is_symlink() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise TableError("cannot write the results table {}: {} is a file, not a folder", name, relative(folder))
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise TableError("cannot write the results table {}: no file can be created in {} ({})", name,
+                         relative(folder), (exc.strerror or "refused").lower()) from None
 
 
 def merge_rows(table: pd.DataFrame | None, rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -93,16 +274,21 @@ def add_rows(path: str | os.PathLike, rows: Iterable[dict[str, Any]]) -> pd.Data
     other processes that add rows at the same time never lose one; returns the merged table.
 
     Raises:
-        TableError: the table on disk cannot be read (it is left as it is).
+        TableError: the table on disk cannot be read (see :func:`read_table`), or the table or its
+            lock cannot be written; the file is left as it was.
     """
     from filelock import FileLock
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(path) + ".lock"):
-        table = read_table(path) if path.exists() else None
-        merged = merge_rows(table, rows)
-        write_table(merged, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            table = read_table(path) if path.exists() else None
+            merged = merge_rows(table, rows)
+            write_table(merged, path)
+    except OSError as exc:
+        raise TableError("cannot write the results table {}: {}", relative(path),
+                         (exc.strerror or "refused").lower()) from None
     return merged
 
 
@@ -155,7 +341,7 @@ def summarize(table: pd.DataFrame) -> pd.DataFrame:
                         n_seeds=len(values), seeds=",".join(map(str, seeds)),
                         status="ok" if len(values) else str(group["status"].iloc[0]),
                         note="" if len(values) else str(group["note"].iloc[0]),
-                        n=int(ok["n"].max()) if len(values) else None))
+                        n=int(ok["n"].max()) if ok["n"].notna().any() else None))
     return pd.DataFrame(out)
 
 

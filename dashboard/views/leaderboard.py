@@ -24,18 +24,24 @@ from core.evaluation.table import (
     zoo_rank,
 )
 from core.models import REGISTRY
-from dashboard.common import fmt_metric, judge_run, results_table
+from dashboard.common import fmt_metric, html_text, judge_run, plain, results_table
 
 st.title("Leaderboard")
 table, path, error = results_table()
 if error:
-    st.error(error)
+    st.error(error)  # Markdown with the file's name and cells escaped
+    st.stop()
+for note in table.attrs.get("notes", []):
+    st.caption(plain(note))
+if table.empty:
+    st.info("The results table holds no figures yet: compute them with `python scripts/evaluate.py`.")
     st.stop()
 st.markdown(
     "Seed 000's evaluation (its Table 1 and appendix A.3) applied to **every model of the zoo**, each figure "
     "the **mean ± std over training seeds** (sample std; the *seeds* column says which). Generated images "
     "come from each model's default generation mode. ★ marks the best model in each column; the real-data "
-    "row and the models marked *reference* (today's state of the art, not from a seed) are not ranked. The figures are read from the shipped table "
+    "row and the models marked *reference* (today's state of the art, not from a seed) are not ranked. "
+    "The figures are read from the shipped table "
     f"`{path.name}`, computed by `python scripts/evaluate.py`; nothing is recomputed here. To score other "
     "generation modes or set sizes on the spot, use *Score these generators now* on the Generation grids page.")
 
@@ -82,7 +88,7 @@ st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
 
 notes = table[table["status"] == "unavailable"].drop_duplicates("metric")
 for _, row in notes.iterrows():
-    st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {row['note']}")
+    st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {plain(row['note'])}")
 ranked = summary[(summary["status"] == "ok") & ~summary["model"].map(is_reference).astype(bool)]
 seed_counts = ranked.groupby("metric")["n_seeds"].max()
 fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
@@ -126,36 +132,39 @@ st.dataframe(pd.DataFrame(compare), hide_index=True, width="stretch", key="table
 # --- metric against latent size -----------------------------------------------------------------------
 st.subheader("Each metric against the latent size")
 plotted = [m for m in metric_keys if not summary[(summary["metric"] == m) & (summary["status"] == "ok")].empty]
-metric = st.selectbox("Metric", plotted, format_func=lambda m: METRICS[m].label, key="leaderboard_metric")
-points = summary[(summary["metric"] == metric) & (summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
-fig = go.Figure()
-palette = px.colors.qualitative.Plotly
-for model, group in sorted(points.groupby("model"), key=lambda item: zoo_rank(item[0])):
-    group = group.sort_values("latent_dim")
-    color = palette[zoo_rank(model) % len(palette)]
-    fig.add_trace(go.Scatter(
-        x=group["latent_dim"], y=group["mean"], name=group["display_name"].iloc[0], mode="lines+markers",
-        line=dict(color=color),
-        error_y=dict(type="data", array=group["std"].fillna(0), visible=True),
-        hovertemplate="z=%{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>"))
-    table1 = METRICS[metric].table1
-    refs = [(z, SEED000_TABLE1[(model, z)][table1]) for z in group["latent_dim"]
-            if table1 and (model, z) in SEED000_TABLE1]
-    if refs:
+if not plotted:
+    st.caption("No figure in the table yet (every row says *n/a* or *not computed*).")
+else:
+    metric = st.selectbox("Metric", plotted, format_func=lambda m: METRICS[m].label, key="leaderboard_metric")
+    points = summary[(summary["metric"] == metric) & (summary["status"] == "ok") & (summary["model"] != REFERENCE_MODEL)]
+    fig = go.Figure()
+    palette = px.colors.qualitative.Plotly
+    for model, group in sorted(points.groupby("model"), key=lambda item: zoo_rank(item[0])):
+        group = group.sort_values("latent_dim")
+        color = palette[zoo_rank(model) % len(palette)]
         fig.add_trace(go.Scatter(
-            x=[z for z, _ in refs], y=[m for _, (m, _) in refs], name=f"{group['display_name'].iloc[0]} · Table 1",
-            mode="lines+markers", line=dict(dash="dot", color=color), opacity=0.6,
-            error_y=dict(type="data", array=[s for _, (_, s) in refs], visible=True)))
-reference = summary[(summary["metric"] == metric) & (summary["model"] == REFERENCE_MODEL) & (summary["status"] == "ok")]
-if not reference.empty:
-    fig.add_hline(y=float(reference["mean"].iloc[0]), line_dash="dash", line_color="gray",
-                  annotation_text="real MNIST", annotation_position="top left")
-fig.update_xaxes(type="log", title="latent size z (log scale)", tickvals=sorted(points["latent_dim"].unique()))
-fig.update_yaxes(title=f"{METRICS[metric].label} ({METRICS[metric].better} is better)")
-fig.update_layout(height=460, legend_title_text="")
-st.plotly_chart(fig, width="stretch", key="leaderboard_plot")
-st.caption("Error bars: std over training seeds (ours) and as published (Table 1, dotted). "
-           "A dot without a line is an architecture trained at one latent size.")
+            x=group["latent_dim"], y=group["mean"], name=html_text(group["display_name"].iloc[0]), mode="lines+markers",
+            line=dict(color=color),
+            error_y=dict(type="data", array=group["std"].fillna(0), visible=True),
+            hovertemplate="z=%{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>"))
+        table1 = METRICS[metric].table1
+        refs = [(z, SEED000_TABLE1[(model, z)][table1]) for z in group["latent_dim"]
+                if table1 and (model, z) in SEED000_TABLE1]
+        if refs:
+            fig.add_trace(go.Scatter(
+                x=[z for z, _ in refs], y=[m for _, (m, _) in refs], name=f"{html_text(group['display_name'].iloc[0])} · Table 1",
+                mode="lines+markers", line=dict(dash="dot", color=color), opacity=0.6,
+                error_y=dict(type="data", array=[s for _, (_, s) in refs], visible=True)))
+    reference = summary[(summary["metric"] == metric) & (summary["model"] == REFERENCE_MODEL) & (summary["status"] == "ok")]
+    if not reference.empty:
+        fig.add_hline(y=float(reference["mean"].iloc[0]), line_dash="dash", line_color="gray",
+                      annotation_text="real MNIST", annotation_position="top left")
+    fig.update_xaxes(type="log", title="latent size z (log scale)", tickvals=sorted(points["latent_dim"].unique()))
+    fig.update_yaxes(title=f"{METRICS[metric].label} ({METRICS[metric].better} is better)")
+    fig.update_layout(height=460, legend_title_text="")
+    st.plotly_chart(fig, width="stretch", key="leaderboard_plot")
+    st.caption("Error bars: std over training seeds (ours) and as published (Table 1, dotted). "
+               "A dot without a line is an architecture trained at one latent size.")
 
 # --- generation modes -----------------------------------------------------------------------------------
 modes = summarize(table[table["metric"].isin(GENERATED_METRICS) & (table["model"] != REFERENCE_MODEL)
