@@ -41,10 +41,8 @@ navigation = st.navigation({
                 st.Page(PAGES / "vae_study.py", title="β-VAE experiments", icon=":material/science:")],
 }, expanded=True)  # every page listed: the sidebar would otherwise fold the last ones under "View more"
 
-# inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped
-st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}"
-        ".dl-table-wrap{overflow-x:auto}.dl-table{font-size:.85rem;border-collapse:collapse;white-space:nowrap}"
-        ".dl-table th,.dl-table td{padding:4px 8px;border-bottom:1px solid #dfe3e8;text-align:left}</style>")
+# the app's own styles (crisp inline images, plain tables): st.html reads a CSS file given as a Path into a style tag
+st.html(HERE / "assets" / "app.css")
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:

@@ -11,6 +11,7 @@ import base64
 import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +89,35 @@ def test_sketchpad_refuses_bad_sizes():
         sketchpad("k", brush=2.5)
     with pytest.raises(ValueError, match="live_ms"):
         sketchpad("k", live_ms=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# the components' scripts and styles: files shipped with the package
+# ------------------------------------------------------------------------------------------------
+
+def test_each_components_script_and_style_is_a_file_beside_it_shipped_as_package_data():
+    import tomllib
+    from fnmatch import fnmatch
+
+    import dashboard.components.latent_scatter as scatter
+    import dashboard.components.sketchpad as pad
+
+    for module in (scatter, pad):
+        here = Path(module.__file__)
+        assert module._JS == here.with_suffix(".js").read_text(encoding="utf-8")
+        assert module._CSS == here.with_suffix(".css").read_text(encoding="utf-8")
+        assert "export default function" in module._JS and ".dl-" in module._CSS
+    app = (REPO_ROOT / "dashboard" / "app.py").read_text(encoding="utf-8")
+    assert "<style" not in app and (REPO_ROOT / "dashboard" / "assets" / "app.css").is_file()
+    # an installed package has them: each is matched by [tool.setuptools.package-data] of its package
+    package_data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = [path for path in (REPO_ROOT / "dashboard").rglob("*")
+             if path.is_file() and path.suffix in (".js", ".css", ".png")]
+    assert {"latent_scatter.js", "latent_scatter.css", "sketchpad.js", "sketchpad.css", "app.css"} <= {f.name for f in files}
+    for path in files:
+        folder = next(d for d in path.parents if (d / "__init__.py").is_file())
+        package, relative = ".".join(folder.relative_to(REPO_ROOT).parts), path.relative_to(folder).as_posix()
+        assert any(fnmatch(relative, glob) for glob in package_data.get(package, [])), (package, relative)
 
 
 # ------------------------------------------------------------------------------------------------
