@@ -24,18 +24,19 @@ from core.evaluation.table import (
     zoo_rank,
 )
 from core.models import REGISTRY
-from dashboard.common import fmt_metric, judge_run, results_table
+from dashboard.common import fmt_metric, html_text, judge_run, plain, results_table
 
 st.title("Leaderboard")
 table, path, error = results_table()
 if error:
-    st.error(error)
+    st.error(plain(error))
     st.stop()
 st.markdown(
     "Seed 000's evaluation (its Table 1 and appendix A.3) applied to **every model of the zoo**, each figure "
     "the **mean ± std over training seeds** (sample std; the *seeds* column says which). Generated images "
     "come from each model's default generation mode. ★ marks the best model in each column; the real-data "
-    "row and the models marked *reference* (today's state of the art, not from a seed) are not ranked. The figures are read from the shipped table "
+    "row and the models marked *reference* (today's state of the art, not from a seed) are not ranked. The figures "
+    "are read from the shipped table "
     f"`{path.name}`, computed by `python scripts/evaluate.py`; nothing is recomputed here. To score other "
     "generation modes or set sizes on the spot, use *Score these generators now* on the Generation grids page.")
 
@@ -82,7 +83,7 @@ st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
 
 notes = table[table["status"] == "unavailable"].drop_duplicates("metric")
 for _, row in notes.iterrows():
-    st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {row['note']}")
+    st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {plain(row['note'])}")
 ranked = summary[(summary["status"] == "ok") & ~summary["model"].map(is_reference).astype(bool)]
 seed_counts = ranked.groupby("metric")["n_seeds"].max()
 fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
@@ -134,7 +135,7 @@ for model, group in sorted(points.groupby("model"), key=lambda item: zoo_rank(it
     group = group.sort_values("latent_dim")
     color = palette[zoo_rank(model) % len(palette)]
     fig.add_trace(go.Scatter(
-        x=group["latent_dim"], y=group["mean"], name=group["display_name"].iloc[0], mode="lines+markers",
+        x=group["latent_dim"], y=group["mean"], name=html_text(group["display_name"].iloc[0]), mode="lines+markers",
         line=dict(color=color),
         error_y=dict(type="data", array=group["std"].fillna(0), visible=True),
         hovertemplate="z=%{x}<br>%{y:.4g}<extra>%{fullData.name}</extra>"))
@@ -143,7 +144,7 @@ for model, group in sorted(points.groupby("model"), key=lambda item: zoo_rank(it
             if table1 and (model, z) in SEED000_TABLE1]
     if refs:
         fig.add_trace(go.Scatter(
-            x=[z for z, _ in refs], y=[m for _, (m, _) in refs], name=f"{group['display_name'].iloc[0]} · Table 1",
+            x=[z for z, _ in refs], y=[m for _, (m, _) in refs], name=html_text(f"{group['display_name'].iloc[0]} · Table 1"),
             mode="lines+markers", line=dict(dash="dot", color=color), opacity=0.6,
             error_y=dict(type="data", array=[s for _, (_, s) in refs], visible=True)))
 reference = summary[(summary["metric"] == metric) & (summary["model"] == REFERENCE_MODEL) & (summary["status"] == "ok")]
@@ -184,7 +185,7 @@ if not modes.empty and modes["mode"].nunique() > 1:
 st.subheader("What the metrics mean")
 judge = judge_run()
 if judge is not None:
-    st.caption(f"The judge that reads generated images is **{judge.label}**, an independent CNN classifier: "
+    st.caption(f"The judge that reads generated images is **{plain(judge.label)}**, an independent CNN classifier: "
                f"{fmt_metric(judge, 'classification_accuracy', 2, percent=True)} on the 10,000 test images.")
 for key in metric_keys:
     spec = METRICS[key]
