@@ -759,3 +759,19 @@ def test_text_from_a_run_folder_is_shown_as_words_on_every_page(tmp_path, monkey
         live = {(kind, problem) for kind, text in shown for problem in live_syntax(text)}
         assert not live, (page, live)
         assert any(" ".join(EVIL.split()) in words(text) for _, text in shown), f"{page}: the words are not shown"
+
+
+def test_runs_with_one_label_are_told_apart_in_the_picker(tmp_path, monkeypatch):
+    """The picker keeps its choice as the texts it shows: of two runs labelled alike, choosing the
+    second chose the first."""
+    root = tmp_path / "runs"
+    for name in ("cae-z8-s0", "cae-z8-s0-copy", "cvae-z8-s0"):
+        shutil.copytree(SHIPPED_CHECKPOINTS / name.removesuffix("-copy"), root / name)
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_page(runs=["cae-z8-s0-copy", "cvae-z8-s0"])
+    picker = at.sidebar.multiselect[0]
+    assert picker.value == ["cae-z8-s0-copy", "cvae-z8-s0"]
+    assert picker.options == ["CAE (z=8) · seed 0 (cae-z8-s0)", "CAE (z=8) · seed 0 (cae-z8-s0-copy)",
+                              "CVAE (z=8) · seed 0"]  # the folder name only where labels clash
+    at.switch_page("views/reconstructions.py").run()
+    assert not at.exception and inline_images(at) == 2
