@@ -8,6 +8,7 @@ page is drawn from the runs' JSON files, and the models load in the background a
 from __future__ import annotations
 
 import os
+from collections import Counter
 from pathlib import Path
 
 # One intra-op thread per torch call: a gesture runs batch-1 models (milliseconds), and with several
@@ -41,10 +42,8 @@ navigation = st.navigation({
                 st.Page(PAGES / "vae_study.py", title="β-VAE experiments", icon=":material/science:")],
 }, expanded=True)  # every page listed: the sidebar would otherwise fold the last ones under "View more"
 
-# inline images (``common.images_html``) stay crisp when scaled up; styles inside markdown are stripped
-st.html("<style>img.dl-img{image-rendering:pixelated;object-fit:contain;max-width:100%;height:auto}"
-        ".dl-table-wrap{overflow-x:auto}.dl-table{font-size:.85rem;border-collapse:collapse;white-space:nowrap}"
-        ".dl-table th,.dl-table td{padding:4px 8px;border-bottom:1px solid #dfe3e8;text-align:left}</style>")
+# the app's own styles (crisp inline images, plain tables): st.html reads a CSS file given as a Path into a style tag
+st.html(HERE / "assets" / "app.css")
 runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:
@@ -60,9 +59,13 @@ with st.sidebar:
         # the first run was still drawing made the browser send the picker back empty (seen in Chromium).
         st.session_state[CHOSEN_KEY] = [n for n in chosen_names() if n in runs]
         st.session_state[RUNS_KEY] = chosen_names()
+        # The picker tells runs apart by the text it shows (Streamlit keeps the choice as those texts): two
+        # runs with one label (a copied folder, a card written alike) get their folder names added.
+        labels = Counter(run.label for run in runs.values())
+        shown = {name: run.label if labels[run.label] == 1 else f"{run.label} ({name})" for name, run in runs.items()}
         st.multiselect("Runs to compare", options=list(runs), key=RUNS_KEY, select_all=False,
                        on_change=lambda: st.session_state.update({CHOSEN_KEY: st.session_state[RUNS_KEY]}),
-                       format_func=lambda name: runs[name].label,
+                       format_func=shown.get,
                        help="Every view shows these runs side by side on the same inputs. The address keeps "
                             "the choice (?runs=cae-z32-s0,cvae-z32-s0): reload or share it.")
         # keep the choice in the address on every page, so a reload or a shared link restores it

@@ -91,13 +91,22 @@ def usable(run: RunInfo) -> bool:
     return True
 
 
+def _one_line_unlinked(text: object) -> str:
+    """``str(text)`` on one line (line breaks as spaces), with a zero-width space inside what
+    Streamlit's markdown would turn into a link by itself (``://``, ``www.``, ``@``): it finds
+    those in the text after parsing, so escaping their characters is not enough."""
+    text = re.sub(r"\r\n?|\n", " ", str(text))
+    return re.sub(r"(?i)(://|www\.|@)", lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:], text)
+
+
 def plain(text: object) -> str:
-    """``text`` made safe to show inside Streamlit markdown as plain words: every ASCII punctuation
-    character is backslash-escaped (CommonMark), so text from the address bar or a file name can
-    never become a link, an image, a colour, an icon or a formula; and a zero-width space breaks
-    what the renderer would turn into a link by itself (``://``, ``www.``, ``@``)."""
-    text = re.sub(r"(?i)(://|www\.|@)", lambda m: m.group(1)[0] + "\u200b" + m.group(1)[1:], str(text))
-    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|:$~=\"'&;/@^%,?])", r"\\\1", text)
+    """``text`` made safe to show inside Streamlit markdown as plain words (st.markdown, st.caption,
+    alerts, widget labels, radio options): every ASCII punctuation character is backslash-escaped
+    (CommonMark), so text from the address bar or a file can never become a link, an image, HTML, a
+    colour, an icon or a formula; a zero-width space breaks what the renderer would turn into a
+    link by itself (``://``, ``www.``, ``@``); line breaks become spaces (a blank line would split
+    the paragraph, and the bold around a name with it). For text inside HTML use :func:`html_text`."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|:$~=\"'&;/@^%,?])", r"\\\1", _one_line_unlinked(text))
 
 
 def ensure_data() -> bool:
@@ -234,7 +243,7 @@ def offer_runs(test, what: str, key: str) -> None:
     st.info(f"None of the chosen runs {what}. Add one that can:")
     cols = st.columns(min(4, len(candidates)))
     for i, run in enumerate(candidates):
-        cols[i % len(cols)].button(f"Add {run.label}", key=f"{key}_add_{run.name}", on_click=add_runs,
+        cols[i % len(cols)].button(f"Add {plain(run.label)}", key=f"{key}_add_{run.name}", on_click=add_runs,
                                    args=([run.name],), icon=":material/add:")
 
 
@@ -327,7 +336,7 @@ def side_by_side(items: list, render, max_cols: int = 4) -> None:
 
 def skip_note(run: RunInfo, capability: str) -> None:
     """Say that a run cannot serve this view instead of failing."""
-    st.caption(f"**{run.label}** cannot {capability}: not shown here.")
+    st.caption(f"**{plain(run.label)}** cannot {plain(capability)}: not shown here.")
 
 
 def input_mode_for(run: RunInfo, mode: str) -> str:
@@ -335,7 +344,7 @@ def input_mode_for(run: RunInfo, mode: str) -> str:
     caption saying so (an unsupervised model never takes the digit)."""
     if mode in run.input_modes:
         return mode
-    st.caption(f"From the image only: {run.display_name} does not take the digit.")
+    st.caption(f"From the image only: {plain(run.display_name)} does not take the digit.")
     return run.input_modes[0]
 
 
@@ -450,8 +459,25 @@ def images_html(images, nrow: int, scale: int = 2, title: str = "") -> str:
             f'src="{png_data_uri(tiled)}">')
 
 
-def html_text(text: object) -> str:
-    """Text escaped for HTML (for words placed inside ``unsafe_allow_html`` blocks)."""
-    import html
+#: what :func:`html_text` writes for each character: HTML's own (& < > " ') as references, and
+#: markdown's active punctuation as numeric references, which a markdown parser shows as the
+#: character but never reads as syntax (CommonMark: "entity and numeric character references
+#: cannot be used in place of symbols indicating structure")
+_HTML_TEXT = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;",
+              **{c: f"&#{ord(c)};" for c in "\\`*_[]!|:$~#@"}}
+_HTML_TEXT_TABLE = str.maketrans(_HTML_TEXT)
 
-    return html.escape(str(text), quote=True)
+
+def html_text(text: object) -> str:
+    """``text`` made safe to show as plain words inside HTML, wherever that HTML goes.
+
+    For the text of an element or a quoted attribute in ``st.html``, in an ``st.markdown(...,
+    unsafe_allow_html=True)`` block, and in Plotly's labels (legend, hover, titles: Plotly reads
+    ``&lt; &gt; &amp;`` and numeric references). Besides HTML's ``& < > " '``, markdown's active
+    punctuation is written as numeric references (shown as the character, never read as a link,
+    emphasis, code, formula, colour or icon), a zero-width space breaks what markdown would link
+    by itself (``://``, ``www.``, ``@``), and line breaks become spaces: a blank line would end an
+    HTML block inside markdown and let what follows be read as markdown. In markdown without HTML
+    use :func:`plain`.
+    """
+    return _one_line_unlinked(text).translate(_HTML_TEXT_TABLE)

@@ -2,7 +2,8 @@
 
 The browser tests drive tests/apps/components_app.py (one app start for the module): each component
 sits in its own ``@st.fragment`` that writes what it received, its run counter and the whole script's
-run counter, so every gesture is also checked to rerun only its fragment.
+run counter, so every gesture is also checked to rerun only its fragment. One more test opens, in a
+new tab, a small app of its own: what the dashboard's escaping helpers make of text from files.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import io
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,6 +90,35 @@ def test_sketchpad_refuses_bad_sizes():
         sketchpad("k", brush=2.5)
     with pytest.raises(ValueError, match="live_ms"):
         sketchpad("k", live_ms=-1)
+
+
+# ------------------------------------------------------------------------------------------------
+# the components' scripts and styles: files shipped with the package
+# ------------------------------------------------------------------------------------------------
+
+def test_each_components_script_and_style_is_a_file_beside_it_shipped_as_package_data():
+    import tomllib
+    from fnmatch import fnmatch
+
+    import dashboard.components.latent_scatter as scatter
+    import dashboard.components.sketchpad as pad
+
+    for module in (scatter, pad):
+        here = Path(module.__file__)
+        assert module._JS == here.with_suffix(".js").read_text(encoding="utf-8")
+        assert module._CSS == here.with_suffix(".css").read_text(encoding="utf-8")
+        assert "export default function" in module._JS and ".dl-" in module._CSS
+    app = (REPO_ROOT / "dashboard" / "app.py").read_text(encoding="utf-8")
+    assert "<style" not in app and (REPO_ROOT / "dashboard" / "assets" / "app.css").is_file()
+    # an installed package has them: each is matched by [tool.setuptools.package-data] of its package
+    package_data = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    files = [path for path in (REPO_ROOT / "dashboard").rglob("*")
+             if path.is_file() and path.suffix in (".js", ".css", ".png")]
+    assert {"latent_scatter.js", "latent_scatter.css", "sketchpad.js", "sketchpad.css", "app.css"} <= {f.name for f in files}
+    for path in files:
+        folder = next(d for d in path.parents if (d / "__init__.py").is_file())
+        package, relative = ".".join(folder.relative_to(REPO_ROOT).parts), path.relative_to(folder).as_posix()
+        assert any(fnmatch(relative, glob) for glob in package_data.get(package, [])), (package, relative)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -439,3 +470,80 @@ def test_browser_the_drawing_comes_back_after_the_sketchpad_was_hidden(page):
     seen = wait_for(page, "pad", lambda o: not o.get("hidden") and o["ink"] == ink)
     assert seen["full"] == read(page, "sel")["full"]
     assert white_pixels(page) > 1000
+
+
+# ------------------------------------------------------------------------------------------------
+# text from files, escaped, as a browser shows it
+# ------------------------------------------------------------------------------------------------
+
+#: a markdown link, an HTML tag, a blank line, bold, a bare address, a Streamlit colour directive
+FILE_TEXT = "[click](http://evil.example) <img src=x onerror=alert(1)>\n\n**loud** www.evil.example :red[red]"
+ESCAPE_APP = f"""
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+
+from dashboard.common import html_text, plain
+
+TEXT = {FILE_TEXT!r}
+st.multiselect("runs", [TEXT, "other"], default=[TEXT], key="picker")  # options are plain text: as written
+with st.container(key="md"):
+    st.markdown(f"**{{plain(TEXT)}}**")
+with st.container(key="md_html"):
+    st.markdown(f"**{{plain(TEXT)}}**<br>after", unsafe_allow_html=True)
+with st.container(key="caption"):
+    st.caption(f"**{{plain(TEXT)}}** cannot reconstruct")
+with st.container(key="button"):
+    st.button(f"Add {{plain(TEXT)}}", key="add")
+with st.container(key="radio"):
+    st.radio("mode", [0, 1], format_func=lambda i: plain(TEXT) if i == 0 else "other", key="mode")
+with st.container(key="html_block"):
+    st.markdown(f'<div class="dl-cards"><div><b>{{html_text(TEXT)}}</b></div></div>', unsafe_allow_html=True)
+with st.container(key="html_inline"):
+    st.markdown(f"**{{html_text(TEXT)}}**<br>after", unsafe_allow_html=True)
+with st.container(key="html"):
+    st.html(f'<table><tr data-run="{{html_text(TEXT)}}"><td>{{html_text(TEXT)}}</td></tr></table>')
+with st.container(key="chart"):
+    st.plotly_chart(px.line(pd.DataFrame({{"x": [0, 1], "y": [0, 1], "run": html_text(TEXT)}}), x="x", y="y",
+                            color="run"), key="figure")
+with st.container(key="control"):  # unescaped: the link the others must not have
+    st.markdown(f"**{{TEXT}}**")
+"""
+
+
+def test_browser_escaped_file_text_shows_as_words_not_links_or_html(page, tmp_path):
+    """What ``plain`` and ``html_text`` give, in each place the dashboard puts text from files: the
+    browser shows the text's words and makes no link, no image, no formatting of them. (A second
+    app, in a new tab of the module's browser.)"""
+    from tests.browser import running_app
+
+    app = tmp_path / "escape_app.py"
+    app.write_text(ESCAPE_APP, encoding="utf-8")
+    expected = " ".join(FILE_TEXT.split())
+    with running_app(app=app) as url:
+        page = page.context.browser.new_page(viewport={"width": 1100, "height": 2000})
+        try:
+            page.goto(url, wait_until="domcontentloaded")
+            page.locator(".st-key-chart .legendtext").wait_for(timeout=60_000)
+            page.locator(".st-key-control a").first.wait_for(timeout=10_000)
+
+            def shown(selector: str) -> str:
+                return " ".join(page.locator(selector).first.inner_text().replace("\u200b", "").split())
+
+            control = page.locator(".st-key-control").first  # unescaped: what the escaping prevents
+            assert control.locator("a[href*=evil]").count() >= 1 and control.get_by_text("loud", exact=True).count() == 1
+            for key in ("md", "md_html", "caption", "button", "radio", "html_block", "html_inline", "html"):
+                box = f".st-key-{key}"
+                # the words, and no asterisk more: the page's own bold around them held (a blank line breaks it)
+                assert expected in shown(box) and shown(box).count("*") == FILE_TEXT.count("*"), (key, shown(box))
+                made = page.locator(box).first.evaluate("""(root) => [
+                    root.querySelectorAll('a, img, .stMarkdownColoredText').length,
+                    [...root.querySelectorAll('*')].filter((e) => e.textContent.trim() === 'loud').length]""")
+                assert made == [0, 0], (key, made, page.locator(box).first.inner_html())  # links, images, colour; bold
+            assert page.locator(".st-key-html tr").first.get_attribute("data-run").replace("\u200b", "") == \
+                FILE_TEXT.replace("\n", " ")
+            legend = " ".join(page.locator(".st-key-chart .legendtext").first.text_content().replace("\u200b", "").split())
+            assert legend == expected and page.locator(".st-key-chart a").count() == 0
+            assert expected in shown(".st-key-picker") and page.locator(".st-key-picker a, .st-key-picker img").count() == 0
+        finally:
+            page.close()

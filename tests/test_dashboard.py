@@ -414,7 +414,7 @@ def test_leaderboard_without_a_readable_table_says_how_to_make_one(tmp_path, mon
         (root / "results.csv").write_text(content)
     monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
     at = open_page("leaderboard")
-    message = at.error[0].value
+    message = words(at.error[0].value)  # escaped: the message quotes the file
     assert ("scripts/evaluate.py" in message) if content is None else ("lacks the column" in message)
 
 
@@ -450,7 +450,7 @@ def test_loss_curves_give_each_unit_its_own_panel_and_leave_blanks():
     at.multiselect(key="loss_components").set_value(["loss", "d_loss"]).run()
     assert not at.exception
     figure = json.loads(at.get("plotly_chart")[0].proto.spec)
-    panels = {a["text"] for a in figure["layout"]["annotations"]}
+    panels = {words(a["text"]) for a in figure["layout"]["annotations"]}  # as Plotly shows them (escaped text)
     assert {"loss · nats per image", "loss · GAN loss (D + G binary cross-entropy, nats)",
             "d_loss · GAN loss (binary cross-entropy, nats)"} == panels
     by_panel = {}
@@ -606,3 +606,172 @@ def test_a_new_model_with_a_new_generation_mode_shows_up_with_no_dashboard_edit(
     for page in ("home", "latent_explorer", "leaderboard"):
         at = open_page(page if page != "home" else None, runs=["throwaway-z2-s0"])
         assert not at.exception, page
+
+
+# ------------------------------------------------------------------------------------------------
+# text from files is shown as words, never as a link, HTML or formatting
+# ------------------------------------------------------------------------------------------------
+
+#: what a run folder's files could hold: a markdown link, an HTML tag, a blank line, bold, a bare address
+EVIL = "[click](http://evil.example) <img src=x onerror=alert(1)>\n\n**loud** www.evil.example"
+#: the runs made to carry it (the judge too: its label is written on several pages)
+EVIL_RUNS = ("cae-z8-s0", "conv-vae-z2-s0", "conv-cvae-z16-s0", "judge-s0")
+PAGES = ["home", "loss_curves", "reconstructions", "generation", "latent_space", "latent_plane", "latent_explorer",
+         "restyle", "draw", "read_number", "archive", "leaderboard", "noise", "vae_study"]
+
+
+def words(source: str) -> str:
+    """What ``source`` (markdown or HTML) shows as words, roughly: backslash escapes and character
+    references read, zero-width spaces dropped, white space runs as one space."""
+    import html
+    import re
+
+    text = html.unescape(re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", source)).replace("\u200b", "")
+    return " ".join(text.split())
+
+
+def live_syntax(source: str) -> list[str]:
+    """What of :data:`EVIL` ``source`` would render as a link, HTML or formatting (markdown, HTML,
+    or a Plotly label)."""
+    import re
+
+    found = []
+    if "](http" in source:
+        found.append("a markdown link")
+    if "://evil" in source or "www.evil" in source:
+        found.append("an address the renderer links by itself")
+    if re.search(r"(?<!\\)<img src=x", source):
+        found.append("an <img> tag")
+    if "**loud**" in source:
+        found.append("bold")
+    if re.search(r"\n[ \t]*\n\S*loud", source):
+        found.append("the file's blank line (it ends a paragraph or an HTML block)")
+    return found
+
+
+def shown_strings(at: AppTest) -> list[tuple[str, str]]:
+    """``(element type, text)`` for every text the page sends the browser, main area and sidebar,
+    JSON payloads (Plotly figures) opened; the options of select boxes left out: the browser shows
+    those as plain text, unparsed."""
+    def strings(value, kind: str):
+        if isinstance(value, str):
+            yield value
+            if value[:1] in "{[":
+                try:
+                    yield from strings(json.loads(value), kind)
+                except ValueError:
+                    pass
+        elif hasattr(value, "ListFields"):  # a protobuf message
+            for field, v in value.ListFields():
+                if not (kind in ("multiselect", "selectbox") and field.name in ("options", "raw_values", "default", "value")):
+                    yield from strings(v, kind)
+        elif hasattr(value, "values"):  # a dict or a protobuf map
+            for v in value.values():
+                yield from strings(v, kind)
+        elif hasattr(value, "__iter__") and not isinstance(value, bytes):  # a list or a repeated field
+            for v in value:
+                yield from strings(v, kind)
+
+    return [(node.type, text) for block in (at.main, at.sidebar) for node in block
+            if getattr(node, "proto", None) is not None for text in strings(node.proto, node.type)]
+
+
+def digit_png(digits: tuple[int, ...]) -> bytes:
+    """A scan-like PNG of test digits in a row: dark ink on white paper, 4× MNIST size."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x, y = core.data.mnist.shared_mnist(train=False)
+    paper = np.zeros((40, 8 + 40 * len(digits)), np.float32)
+    for k, digit in enumerate(digits):
+        paper[6:34, 8 + 40 * k:36 + 40 * k] = x[int((y == digit).nonzero()[0, 0]), 0].numpy()
+    buffer = io.BytesIO()
+    picture = Image.fromarray(((1.0 - paper) * 255).astype(np.uint8))
+    picture.resize((picture.width * 4, picture.height * 4), Image.BILINEAR).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def evil_checkpoints(tmp_path: Path) -> Path:
+    """Shipped runs copied with :data:`EVIL` as their card's description, display name, source and
+    loss unit; the results table with it as a model's name and as the notes; the noise study; seed
+    004's study with it as its settings and its machine's name."""
+    root = tmp_path / "runs"
+    for name in EVIL_RUNS:
+        shutil.copytree(SHIPPED_CHECKPOINTS / name, root / name)
+        config = json.loads((root / name / "config.json").read_text())
+        config["card"].update(description=f"{EVIL} {name}", display_name=EVIL, source=EVIL)
+        config["card"]["loss_units"]["loss"] = EVIL
+        (root / name / "config.json").write_text(json.dumps(config))
+    results = pd.read_csv(SHIPPED_CHECKPOINTS / "results.csv", keep_default_na=False)
+    results.loc[results["model"] == "cae", "display_name"] = EVIL
+    results.loc[results["status"] == "unavailable", "note"] = EVIL
+    results.to_csv(root / "results.csv", index=False)
+    shutil.copyfile(SHIPPED_CHECKPOINTS / "noise_robustness.csv", root / "noise_robustness.csv")
+    study = shutil.copytree(SHIPPED_CHECKPOINTS / "vae_study", root / "vae_study")
+    for path in study.glob("*.json"):
+        record = json.loads(path.read_text())
+        if path.name.startswith("timing"):
+            record.update(device_name=EVIL, threads=EVIL, batch_size=EVIL)
+        else:
+            record["settings"].update(batch_size=EVIL, epochs=EVIL)
+        path.write_text(json.dumps(record))
+    return root
+
+
+def test_escaping_helpers_keep_file_text_as_words_on_one_line():
+    """``plain`` kept the blank line (the bold around a name broke apart); ``html_text`` left the
+    markdown link and the address, which markdown links when the HTML is inline."""
+    from dashboard.common import html_text, plain
+
+    for escape in (plain, html_text):
+        escaped = escape(EVIL)
+        assert not live_syntax(escaped), (escape.__name__, live_syntax(escaped))
+        assert "\n" not in escape("a\r\nb\rc\nd") and words(escaped) == " ".join(EVIL.split())
+        assert words(escape("CAE (z=32) · seed 0")) == "CAE (z=32) · seed 0"
+    assert html_text("cae-z32-s0 (z=32) · seed 0") == "cae-z32-s0 (z=32) · seed 0"  # readable in attributes and charts
+
+
+def test_text_from_a_run_folder_is_shown_as_words_on_every_page(tmp_path, monkeypatch):
+    """A card description, display name, source, loss unit, a results table's model name and notes,
+    and a study's settings holding a markdown link, an <img> tag, a blank line and bold: every page
+    shows them as the words they are (no link, no HTML, no formatting), and nothing on it breaks."""
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(evil_checkpoints(tmp_path)))
+    compared = list(EVIL_RUNS[:3])
+    at = open_page(runs=compared)
+    picker = at.sidebar.multiselect[0]  # its options are plain text in the browser: shown as written
+    assert picker.value == compared and {f"{EVIL} {name} · seed 0" for name in compared} <= set(picker.options)
+    for page in PAGES:
+        if page != "home":
+            at.switch_page(f"views/{page}.py").run()
+        if page == "draw":
+            at.radio(key="draw_source").set_value("Upload an image").run()
+            at.file_uploader(key="draw_upload").set_value(("three.png", digit_png((3,)), "image/png")).run()
+            assert any("dl-card" in m.value for m in at.markdown), "no prediction cards"
+        if page == "read_number":
+            at.radio(key="num_source").set_value("Upload a picture").run()
+            at.file_uploader(key="num_upload").set_value(("number.png", digit_png((4, 7)), "image/png")).run()
+            assert any('data-testid="number-readings"' in h.proto.body for h in at.get("html")), "no readings"
+        assert not at.exception, (page, [e.value for e in at.exception])
+        assert not at.error, (page, [e.value for e in at.error])
+        shown = shown_strings(at)
+        live = {(kind, problem) for kind, text in shown for problem in live_syntax(text)}
+        assert not live, (page, live)
+        assert any(" ".join(EVIL.split()) in words(text) for _, text in shown), f"{page}: the words are not shown"
+
+
+def test_runs_with_one_label_are_told_apart_in_the_picker(tmp_path, monkeypatch):
+    """The picker keeps its choice as the texts it shows: of two runs labelled alike, choosing the
+    second chose the first."""
+    root = tmp_path / "runs"
+    for name in ("cae-z8-s0", "cae-z8-s0-copy", "cvae-z8-s0"):
+        shutil.copytree(SHIPPED_CHECKPOINTS / name.removesuffix("-copy"), root / name)
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_page(runs=["cae-z8-s0-copy", "cvae-z8-s0"])
+    picker = at.sidebar.multiselect[0]
+    assert picker.value == ["cae-z8-s0-copy", "cvae-z8-s0"]
+    assert picker.options == ["CAE (z=8) · seed 0 (cae-z8-s0)", "CAE (z=8) · seed 0 (cae-z8-s0-copy)",
+                              "CVAE (z=8) · seed 0"]  # the folder name only where labels clash
+    at.switch_page("views/reconstructions.py").run()
+    assert not at.exception and inline_images(at) == 2

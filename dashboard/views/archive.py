@@ -15,7 +15,8 @@ st.markdown("Every digit drawn or uploaded on the **Draw a digit** page in this 
             "reloaded (download it first).")
 
 if not len(archive):
-    st.info("Nothing classified yet in this session: draw or upload a digit on the **Draw a digit** page, or a number on **Read a number**.")
+    st.info("Nothing classified yet in this session: draw or upload a digit on the **Draw a digit** page, or a number "
+            "on **Read a number**.")
     st.stop()
 
 left, middle, right = st.columns([2, 2, 3])

@@ -127,10 +127,10 @@ def drawing_area() -> None:
                 f'<div class="dl-cards">{"".join(card_html(*c) for c in cards)}</div>', unsafe_allow_html=True)
     skipped = [run.label for run in runs if not run.model.can(CLASSIFY)]
     if skipped:
-        st.caption(f"{', '.join(skipped)} cannot classify: not shown.")
+        st.caption(f"{', '.join(plain(label) for label in skipped)} cannot classify: not shown.")
     if judge:
         accuracy = judge.metrics.get("classification_accuracy", {}).get("value")
-        st.caption(f"**{judge.label}** is the independent judge classifier"
+        st.caption(f"**{plain(judge.label)}** is the independent judge classifier"
                    + (f" ({100 * accuracy:.2f} % on the MNIST test set)" if accuracy is not None else "")
                    + ", not one of the compared models.")
 

@@ -9,7 +9,7 @@ from core.evaluation.specs import METRICS
 from core.explore import latents as explore
 from core.models import REGISTRY
 from core.models.capabilities import GENERATE, SAMPLE
-from dashboard.common import judge_run, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
+from dashboard.common import judge_run, plain, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
 
 DEFAULT = "default"
 DEFAULT_HELP = "each model's own way: its first generation mode (named under its grid)"
@@ -62,7 +62,7 @@ def grid(run_name: str, per: int, seed: int, mode: str):
 
 def titled_grid(run) -> tuple[torch.Tensor, str] | None:
     """Write the run's title; return its grid and mode, or say why it has none and return None."""
-    st.markdown(f"**{run.label}**")
+    st.markdown(f"**{plain(run.label)}**")
     run_mode = mode_for(run)
     if run_mode is None:
         skip_note(run, f"generate in mode {mode}")
@@ -162,7 +162,7 @@ if judge and st.session_state.get("score_request") == request:
     lines = []
     bar = st.progress(0.0, text="Scoring…")
     for i, run in enumerate(scorable):
-        bar.progress(i / len(scorable), text=f"Scoring {run.label}…")
+        bar.progress(i / len(scorable), text=f"Scoring {plain(run.label)}…")
         rows = {row["metric"]: row for row in score(run.name, mode_for(run), int(score_per_digit))}
         line = {"run": run.label, "mode": next(iter(rows.values()))["mode"]}
         for key in ONDEMAND_METRICS:
@@ -184,6 +184,6 @@ if judge and st.session_state.get("score_request") == request:
     st.dataframe(pd.DataFrame(lines), hide_index=True, width="stretch", column_config=numbers)
     n_fid = 10 * int(score_per_digit)
     st.caption(f"Generated Images Accuracy on 1,000 images (100 per digit); FID and IS on {n_fid:,} generated "
-               "images, FID against the 10,000 test images. GIA: Generated Images Accuracy. Columns ending in *table* are the shipped table's "
-               "figures for the same run and mode (FID and IS on 10,000 images), empty where it has none. "
+               "images, FID against the 10,000 test images. GIA: Generated Images Accuracy. Columns ending in *table* "
+               "are the shipped table's figures for the same run and mode (FID and IS on 10,000 images), empty where it has none. "
                "Seconds: time of the three metrics on this machine (a repeated request is served from cache).")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.evaluation.reference import SEED000_TABLE1
 from core.runs.catalog import is_judge
-from dashboard.common import all_runs, fmt_metric, html_text, runs_and_errors
+from dashboard.common import all_runs, fmt_metric, html_text, plain, runs_and_errors
 
 st.title("Digit Lab")
 st.markdown(
@@ -62,7 +62,7 @@ if rows:
 judge = next((run for run in all_runs()[0].values() if is_judge(run)), None)
 if judge:
     st.subheader("The judge")
-    st.markdown(f"**{judge.label}**: an independent convolutional classifier trained on the same 48,000 images "
+    st.markdown(f"**{plain(judge.label)}**: an independent convolutional classifier trained on the same 48,000 images "
                 f"({fmt_metric(judge, 'classification_accuracy', 2, percent=True)} on the 10,000 test images). "
                 "It scores generated and drawn digits; it is not one of the compared models. It was trained on "
                 "rotated, shifted, blurred and dimmed digits, so it also reads the soft gray digits that "

@@ -15,6 +15,7 @@ from dashboard.common import (
     DIGITS,
     html_text,
     images_html,
+    plain,
     seeded_indices,
     selected_runs,
     show_images,
@@ -146,7 +147,7 @@ def sliders() -> None:
 
     def render_sliders(run):
         if not run.model.can(DECODE):
-            st.markdown(f"**{run.label}**")
+            st.markdown(f"**{plain(run.label)}**")
             skip_note(run, "decode a latent code")
             return
         z, used = moved_code(run, int(digit), basis, offsets)
@@ -156,7 +157,7 @@ def sliders() -> None:
             picture += (f' <img class="dl-img" alt="animation along {html_text(names[int(axis)])}" width="168" '
                         f'height="168" style="image-rendering:pixelated" src="{uri}">')
         position = ", ".join(f"{n} {o:+.1f}σ" for n, o in zip(names, offsets))
-        st.markdown(f"**{html_text(run.label)}**<br>{picture}", unsafe_allow_html=True)
+        st.markdown(f"**{plain(run.label)}**<br>{picture}", unsafe_allow_html=True)
         st.caption(f"Digit {digit}: {describe_base(run)}, moved along {used} ({position})."
                    + (f" Right: {names[int(axis)]} swept from −3σ to +3σ." if animate else ""))
 
@@ -204,7 +205,7 @@ def interpolation() -> None:
         return codes[0], codes[1], int(test_y[a]), int(test_y[b])
 
     def render_interp(run):
-        st.markdown(f"**{run.label}**")
+        st.markdown(f"**{plain(run.label)}**")
         ends = endpoints(run) if run.model.can(DECODE) else (None, "decode a latent code")
         if ends[0] is None:
             skip_note(run, ends[1])

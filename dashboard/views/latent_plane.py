@@ -9,10 +9,10 @@ from core.explore import latents as explore
 from core.models.capabilities import DECODE, ENCODE
 from dashboard.common import (
     drawn_code,
-    html_text,
     images_html,
     judge_run,
     offer_runs,
+    plain,
     seeded_indices,
     selected_runs,
     side_by_side,
@@ -85,7 +85,7 @@ def probe(run) -> None:
 
 
 def render(run):
-    st.markdown(f"**{html_text(run.label)}**", unsafe_allow_html=True)
+    st.markdown(f"**{plain(run.label)}**")
     probe(run)
     grid = explore.manifold_grid(run.model, limit, steps)
     st.markdown(images_html(grid, nrow=steps, scale=1 if steps > 15 else 2, title="decoded grid"),

@@ -28,6 +28,7 @@ from dashboard.common import (
     html_text,
     images_html,
     input_mode_for,
+    plain,
     seeded_indices,
     selected_runs,
     side_by_side,
@@ -125,7 +126,7 @@ def marker_for(run, mode: str, xy: np.ndarray):
 
 
 def render(run):
-    st.markdown(f"**{run.label}**")
+    st.markdown(f"**{plain(run.label)}**")
     if not run.can(ENCODE) or not run.input_modes:
         skip_note(run, "encode images")
         return

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard.common import chosen_names, runs_and_errors
+from dashboard.common import chosen_names, html_text, plain, runs_and_errors
 
 st.title("Loss curves")
 all_runs, _ = runs_and_errors()
@@ -21,7 +21,7 @@ frames = []
 for run in runs:
     history = run.history
     if not history.get("epoch"):
-        st.caption(f"**{run.label}** has no training history.")
+        st.caption(f"**{plain(run.label)}** has no training history.")
         continue
     units = run.card.get("loss_units", {})
     for key, values in history.items():
@@ -51,8 +51,10 @@ if shown.empty:
     st.info("Pick at least one component and one split.")
     st.stop()
 
-panels = list(dict.fromkeys(shown.sort_values(["component", "unit"])["panel"]))
-fig = px.line(shown, x="epoch", y="value", color="run", line_dash="split", facet_col="panel",
+# the chart's words escaped (Plotly draws tags such as <a href> in legends, hovers and titles); the table keeps them as they are
+plotted = shown.assign(run=shown["run"].map(html_text), panel=shown["panel"].map(html_text))
+panels = list(dict.fromkeys(plotted.sort_values(["component", "unit"])["panel"]))
+fig = px.line(plotted, x="epoch", y="value", color="run", line_dash="split", facet_col="panel",
               facet_col_wrap=2, log_y=log_y, markers=False, category_orders={"panel": panels},
               labels={"epoch": "epoch"}, facet_col_spacing=0.08, facet_row_spacing=0.12)
 fig.update_yaxes(matches=None, showticklabels=True, title_text="")

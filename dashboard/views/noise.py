@@ -8,7 +8,7 @@ import streamlit as st
 from core.data.corruptions import NOISE_KINDS, level_seed
 from core.paths import checkpoint_root
 from core.runs.catalog import is_judge
-from dashboard.common import all_runs, chosen_names, html_text, images_html, test_set
+from dashboard.common import all_runs, chosen_names, html_text, images_html, plain, test_set
 
 TABLE = "noise_robustness.csv"
 COMMAND = "python scripts/noise_study.py"
@@ -54,11 +54,12 @@ shown = sorted(set(table["run"])) if everyone else [n for n in chosen_names() + 
 missing = [n for n in chosen_names() if n not in set(table["run"])]
 if missing:
     st.caption("Not in the table (they can neither classify nor reconstruct, or were not studied): "
-               + html_text(", ".join(labels.get(n, n) for n in missing)))
+               + ", ".join(plain(labels.get(n, n)) for n in missing))
 if not shown:
     st.info("None of the chosen runs is in the noise study's table; switch on **Every run in the table**.")
     st.stop()
 data = table[table["run"].isin(shown)].assign(label=lambda d: d["run"].map(lambda n: labels.get(n, n)))
+data["chart_label"] = data["label"].map(html_text)  # Plotly draws tags such as <a href> in legends and hovers
 
 
 @st.cache_resource(show_spinner=False)
@@ -72,8 +73,8 @@ def examples(kind_name: str) -> np.ndarray:
 def chart(frame, column: str, title: str, unit: str, kind):
     import plotly.express as px
 
-    fig = px.line(frame, x="level", y=column, color="label", markers=True,
-                  labels={"level": kind.level_name, column: unit, "label": "run"})
+    fig = px.line(frame, x="level", y=column, color="chart_label", markers=True,
+                  labels={"level": kind.level_name, column: unit, "chart_label": "run"})
     fig.update_layout(title=title, height=330, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="")
     return fig
 
@@ -102,4 +103,4 @@ with st.expander("The numbers"):
     st.dataframe(data[["label", "kind", "level", "accuracy", "bce", "input", "n", "noise_seed"]]
                  .rename(columns={"label": "run", "bce": "BCE (nats/image)"}), hide_index=True, width="stretch")
     when = str(table["evaluated_at"].max()) if "evaluated_at" in table else "?"
-    st.caption(f"Computed by `{COMMAND}` (last row {html_text(when)}); {int(table['n'].max()):,} test images per point.")
+    st.caption(f"Computed by `{COMMAND}` (last row {plain(when)}); {int(table['n'].max()):,} test images per point.")

@@ -13,6 +13,7 @@ from dashboard.common import (
     input_mode_for,
     judge_run,
     noise_control,
+    plain,
     seeded_indices,
     selected_runs,
     show_images,
@@ -58,7 +59,7 @@ if judge is not None:
 
 
 def render(run):
-    st.markdown(f"**{run.label}**")
+    st.markdown(f"**{plain(run.label)}**")
     if not run.model.can(RECONSTRUCT):
         skip_note(run, "reconstruct")
         return

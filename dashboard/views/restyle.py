@@ -4,7 +4,7 @@ import streamlit as st
 import torch
 
 from core.models.capabilities import RESTYLE
-from dashboard.common import offer_runs, seeded_indices, selected_runs, show_images, side_by_side, test_set
+from dashboard.common import offer_runs, plain, seeded_indices, selected_runs, show_images, side_by_side, test_set
 
 TARGETS = torch.arange(10)
 
@@ -36,7 +36,7 @@ def why_not(run) -> str:
 
 
 def render(run):
-    st.markdown(f"**{run.label}**")
+    st.markdown(f"**{plain(run.label)}**")
     if not run.model.can(RESTYLE):
         st.caption(f"Cannot restyle: {why_not(run)}.")
         return

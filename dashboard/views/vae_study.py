@@ -67,8 +67,9 @@ if not records and not timings:
 any_record = next(iter(records.values()), None)
 if any_record is not None:
     s = any_record["settings"]
-    st.caption(f"Every run: Adam {s['lr']:g}, batch {s['batch_size']}, {s['epochs']} epochs as the seed, on "
-               f"{s['n_train']:,} training images (the seed uses 60,000; shortened to fit the study's {len(all_runs())} runs on 2 CPU cores), "
+    st.caption(f"Every run: Adam {s['lr']:g}, batch {plain(s['batch_size'])}, {plain(s['epochs'])} epochs as the seed, "
+               f"on {s['n_train']:,} training images (the seed uses 60,000; shortened to fit the study's "
+               f"{len(all_runs())} runs on 2 CPU cores), "
                f"validation loss on {s['n_val']:,} images after each epoch.")
 
 
@@ -280,9 +281,9 @@ with device_tab:
                 table[f"{label} {column}"] = values + ["not measured"] * (n_epochs - len(values))
         st.dataframe(pd.DataFrame(table), hide_index=True, width="stretch")
         for kind, t in timings.items():
-            st.caption(f"{'CPU' if kind == 'cpu' else 'GPU'}: {plain(t['device_name'])}, {t['threads']} torch "
+            st.caption(f"{'CPU' if kind == 'cpu' else 'GPU'}: {plain(t['device_name'])}, {plain(t['threads'])} torch "
                        f"thread(s), {t['n_train']:,} training and {t['n_val']:,} validation images, batch "
-                       f"{t['batch_size']}, torch {plain(t['versions']['torch'])}.")
+                       f"{plain(t['batch_size'])}, torch {plain(t['versions']['torch'])}.")
         if "cuda" not in timings:
             st.caption(f"GPU not measured: no GPU was lent to the session that ran the study. `{gpu_command}` on a "
                        "machine with a CUDA GPU writes its column.")
