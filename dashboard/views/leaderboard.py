@@ -193,7 +193,7 @@ if not modes.empty and modes["mode"].nunique() > 1:
 st.subheader("What the metrics mean")
 judge = judge_run()
 if judge is not None:
-    st.caption(f"The judge that reads generated images is **{judge.label}**, an independent CNN classifier: "
+    st.caption(f"The judge that reads generated images is **{plain(judge.label)}**, an independent CNN classifier: "
                f"{fmt_metric(judge, 'classification_accuracy', 2, percent=True)} on the 10,000 test images.")
 for key in metric_keys:
     spec = METRICS[key]
