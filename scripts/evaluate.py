@@ -320,10 +320,14 @@ def _evaluate_on_ray(args, names: list[str], available: dict[str, Path], wanted:
     """One Ray task per run; a task asks for a GPU when InceptionV3 is wanted and the cluster has one.
     Rows are saved as each task finishes. Returns the number of runs that failed, or 2 when the
     cluster cannot be reached."""
-    import ray
-
     from core.training.cluster import check_address
+    from scripts._ray import import_ray
 
+    try:
+        ray = import_ray()
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.address != "local":
         try:
             check_address(args.address)
