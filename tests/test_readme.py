@@ -50,12 +50,12 @@ def project_folders() -> list[str]:
     ``name/`` and ``core/name/``."""
     ignored = ignored_names()
 
-    def kept(path) -> bool:
-        return (path.is_dir() and not path.name.startswith((".", "__"))
-                and not any(fnmatch.fnmatch(path.name, pattern) for pattern in ignored))
+    def shown(path) -> bool:
+        return path.is_dir() and not path.name.startswith((".", "__"))
 
-    top = [f"{p.name}/" for p in sorted(REPO_ROOT.iterdir()) if kept(p)]
-    core = [f"core/{p.name}/" for p in sorted((REPO_ROOT / "core").iterdir()) if kept(p) and any(p.glob("*.py"))]
+    top = [f"{p.name}/" for p in sorted(REPO_ROOT.iterdir())
+           if shown(p) and not any(fnmatch.fnmatch(p.name, pattern) for pattern in ignored)]
+    core = [f"core/{p.name}/" for p in sorted((REPO_ROOT / "core").iterdir()) if shown(p) and any(p.glob("*.py"))]
     return top + core
 
 
@@ -140,7 +140,7 @@ def test_read_block_raises_in_words():
 
 def test_the_layout_names_every_folder_and_core_subpackage():
     folders = project_folders()
-    assert {"core/", "dashboard/", "scripts/", "tests/", "docs/", "core/models/", "core/evaluation/"} <= set(folders)
+    assert {"core/", "dashboard/", "scripts/", "tests/", "docs/", "core/data/", "core/runs/", "core/models/"} <= set(folders)
     assert layout_problems(README.read_text(encoding="utf-8"), folders) == []
 
 
