@@ -19,6 +19,7 @@ Inception features are cached under .cache/features/ after the first run.
     python scripts/evaluate.py --reference                      # also score 10,000 real training images
     python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
     python scripts/evaluate.py --summary                        # print mean ± std of the table, compute nothing
+    python scripts/evaluate.py --summary --readme               # ... and write it into README.md's results table
     python scripts/evaluate.py --runs diffusion-z784-s0 --set guidance=1.5 --fid-per-digit 200 \
         --metrics fid_inception --table /tmp/guidance.csv        # a sampling setting tried on 2,000 images
     python scripts/evaluate.py --address ray://head:10001       # one Ray task per run on a cluster
@@ -61,12 +62,15 @@ from core.evaluation.table import (
     zoo_rank,
 )
 from core.models.capabilities import JUDGE
-from core.paths import REPO_ROOT
+from core.paths import REPO_ROOT, relative
 from core.runs.format import CheckpointError, list_run_dirs
 from core.runs.store import load_run
 from scripts._cli import positive_int
+from scripts._readme import README, ReadmeError, write_block
 
 REFERENCE_RUN = "mnist-train-10k"
+#: README.md's block that --readme rewrites (between <!-- results:start --> and <!-- results:end -->)
+RESULTS_BLOCK = "results"
 SUMMARY_METRICS = ("generated_accuracy", "fid_inception", "fid_judge", "is_judge", "classification_accuracy",
                    "reconstruction_bce")
 
@@ -166,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also compute the generated-image metrics in every other generation mode")
     parser.add_argument("--summary", action="store_true",
                         help="only print the table's mean ± std summary (Markdown) and exit; computes nothing")
+    parser.add_argument("--readme", nargs="?", const=str(README), default=None, metavar="FILE",
+                        help="with --summary (implied): also write the summary into README.md (or FILE) between its "
+                             "<!-- results:start --> and <!-- results:end --> lines, the rest of the file unchanged")
     parser.add_argument("--no-write", action="store_true", help="print only; leave the table alone")
     parser.add_argument("--set", nargs="+", default={}, metavar="ARG=VALUE", type=model_argument, action=ModelArguments,
                         help="change a constructor argument of the runs' models, e.g. guidance=1.5 (the diffusion "
@@ -202,11 +209,19 @@ def main(argv: list[str] | None = None) -> int:
         for note in table.attrs.get("notes", []):
             print(f"note: {note}" + ("" if args.summary or args.no_write else " (left out when the table is written)"),
                   file=sys.stderr)
-    if args.summary:
+    if args.summary or args.readme:
         if table is None:
             print(f"error: no results table at {args.table}", file=sys.stderr)
             return 2
-        print(summary_markdown(table))
+        summary = summary_markdown(table)
+        print(summary)
+        if args.readme:
+            try:
+                changed = write_block(RESULTS_BLOCK, summary, args.readme)
+            except ReadmeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            print(f"\n{relative(args.readme)}: results table {'rewritten' if changed else 'already up to date'}")
         return 0
     if not args.no_write:  # before anything is computed (or MNIST fetched)
         try:
@@ -334,10 +349,14 @@ def _evaluate_on_ray(args, names: list[str], available: dict[str, Path], wanted:
     """One Ray task per run; a task asks for a GPU when InceptionV3 is wanted and the cluster has one.
     Rows are saved as each task finishes. Returns the number of runs that failed, or 2 when the
     cluster cannot be reached."""
-    import ray
-
     from core.training.cluster import check_address
+    from scripts._ray import import_ray
 
+    try:
+        ray = import_ray()
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.address != "local":
         try:
             check_address(args.address)

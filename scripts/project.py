@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                     key = shipped_key("UMAP", mode, n)
                     kept = None if args.force else read_shipped(run.path, key)  # UMAP is slow: kept when valid
                     entries[key] = kept if kept is not None else project(codes, method="UMAP", seed=0, use_cache=False)
-                    print(f"{run.name}: {'UMAP kept' if kept is not None else 'UMAP'} of {n} codes ({mode}) in {time.perf_counter() - start:.1f} s", flush=True)
+                    print(f"{run.name}: {'UMAP kept' if kept is not None else 'UMAP'} of {n} codes ({mode}) "
+                          f"in {time.perf_counter() - start:.1f} s", flush=True)
             path = write_shipped(run.path, entries)
             print(f"{run.name}: wrote {path} ({path.stat().st_size / 1024:.0f} KB)")
     return 0

@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         "readers": {name: {"label": readers[name].label, "digit_accuracy": right_digits[name] / digits_total,
                            "number_accuracy": right_numbers[name] / args.strips} for name in readers},
         "protocol": ("core.data.segment.synthetic_strip: 3–8 MNIST test digits, gaps −2..8 px, scale ×0.8–1.2, offset ±4 px; "
-                     "core.data.segment.find_digits cuts (reader: the judge); a digit is right when the cut count is right and the digit at its "
+                     "core.data.segment.find_digits cuts (reader: the judge); a digit is right when the cut count is right "
+                     "and the digit at its "
                      "place is read right; a number when all its digits are"),
         "seconds": round(time.perf_counter() - start, 1),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Digit Lab set-up: a virtual environment in .venv with everything the dashboard needs.
+# Digit Lab set-up: a virtual environment in .venv with everything the dashboard needs (Ray, for sweeps, is the
+# optional extra: .venv/bin/python -m pip install -e ".[cluster]").
 #   bash scripts/setup.sh          # runtime only (dashboard, training, evaluation)
-#   bash scripts/setup.sh --test   # plus pytest, Playwright and Debian's chromium for the browser test
+#   bash scripts/setup.sh --test   # plus pytest, Playwright, Debian's chromium (browser tests), ruff and Ray (requirements-dev.txt)
 # MNIST is not downloaded here: the dashboard and the scripts fetch and verify it on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."

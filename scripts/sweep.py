@@ -27,6 +27,7 @@ from core.paths import REPO_ROOT
 from core.training.cluster import check_address, train_trial
 from core.training.experiments import ExperimentError, load_experiment, run_names
 from scripts._cli import non_negative_int, positive_float, positive_int
+from scripts._ray import import_ray
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{experiment.name}: {wanted} runs, {wanted - len(todo)} finished already, {len(todo)} to train", flush=True)
     if not todo:
         return 0
+    try:  # Ray is optional (pyproject's "cluster" extra): say how to install it before anything starts
+        import_ray()
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.address:
         try:
             check_address(args.address)

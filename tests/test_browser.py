@@ -11,13 +11,17 @@ from core.runs.format import list_run_dirs
 from tests.browser import (
     CHROMIUM_ARGS,
     FrameLog,
+    app_idle,
     chromium_path,
+    next_frame,
     one_stroke,
     read_predictions,
     running_app,
     stroke,
     zero_stroke,
 )
+
+pytestmark = pytest.mark.browser
 
 SHIPPED = {p.name for p in list_run_dirs(SHIPPED_CHECKPOINTS)}
 #: one shipped run of every architecture that classifies, preselected through the page's link
@@ -40,29 +44,38 @@ def page():
         browser.close()
 
 
-def wait_for_predictions(page, digit: str, timeout: float = 60.0) -> dict[str, str]:
-    """Poll until every expected card shows ``digit`` (or the timeout); return the last seen."""
-    deadline = time.time() + timeout
-    seen = {}
-    while time.time() < deadline:
-        seen = read_predictions(page)
-        if len(seen) >= EXPECTED_CARDS and all(value == digit for value in seen.values()):
-            return seen
-        page.wait_for_timeout(500)
-    return seen
+def wait_for_predictions(page, digit: str, timeout: float = 60.0, cards: int = EXPECTED_CARDS) -> dict[str, str]:
+    """Wait until at least ``cards`` prediction cards are shown and every one shows ``digit`` (or the
+    timeout); return what the cards show then."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        page.wait_for_function("""([digit, expected]) => {
+            const cards = Array.from(document.querySelectorAll('.dl-card[data-run]'));
+            return cards.length >= expected && cards.every(card =>
+                ((card.querySelector('.dl-pred') || {}).innerText || '').trim() === digit); }""",
+                               arg=[digit, cards], timeout=timeout * 1000)
+    except PlaywrightTimeout:
+        pass  # the callers' assertions say what was shown instead
+    return read_predictions(page)
+
+
+def points_drawn(page) -> None:
+    """Wait until the first latent scatter has drawn its points (its ``data-shown`` count)."""
+    page.locator('[data-testid="latent-scatter"]:not([data-shown="0"])').first.wait_for(state="attached",
+                                                                                       timeout=90_000)
 
 
 def fresh_canvas(page) -> dict:
     """Clear the canvas if something is drawn, wait until it is ready; return its bounding box."""
     if read_predictions(page):
         page.get_by_role("button", name="Clear canvas").click()
-        deadline = time.time() + 30
-        while read_predictions(page) and time.time() < deadline:
-            page.wait_for_timeout(300)
+        page.locator(".dl-card[data-run]").first.wait_for(state="detached", timeout=30_000)
         assert not read_predictions(page), "the Clear canvas button did not clear the predictions"
     canvas = page.locator('[data-testid="sketchpad-canvas"]')
     canvas.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(500)  # let the component attach its pointer handlers
+    # the component sets data-key once its pointer handlers are attached and it has its data
+    page.locator('[data-testid="sketchpad"][data-key]').wait_for(state="attached", timeout=60_000)
     return canvas.bounding_box()
 
 
@@ -80,24 +93,41 @@ def test_predictions_follow_the_pen_and_a_second_stroke_reruns_only_the_drawing(
     """While the pen moves the answers refresh several times a second, and adding a stroke reruns the
     drawing's fragment only: no message touches the sidebar (a full page rerun redraws it)."""
     box = fresh_canvas(page)
-    stroke(page, box, [(0.30, 0.20), (0.70, 0.20)])  # the bar of a 7, then lift the pen
-    page.wait_for_timeout(1500)
-    mark = page.frames_seen.mark()
+    frames = page.frames_seen
+
+    def at(fx: float, fy: float) -> tuple[float, float]:
+        return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
+    def sent() -> int:
+        return int(page.locator('[data-testid="sketchpad"]').get_attribute("data-sent"))
+
+    page.mouse.move(*at(0.30, 0.20))  # the bar of a 7, then lift the pen
+    page.mouse.down()
+    page.mouse.move(*at(0.70, 0.20), steps=4)
+    pen_up = frames.mark()
+    page.mouse.up()
+    frames.wait_for_runs(pen_up)  # the run of the pen-up drawing has finished
+    app_idle(page)
+    mark = frames.mark()
     first = read_predictions(page)
-    # the diagonal of the 7, drawn slowly: about 1.2 s with the pen down
-    page.mouse.move(box["x"] + 0.70 * box["width"], box["y"] + 0.20 * box["height"])
+    # the diagonal of the 7, drawn slowly: each segment waits for the live send the pen's move starts
+    # (the sketchpad sends at most every 150 ms while the pen is down)
+    page.mouse.move(*at(0.70, 0.20))
     page.mouse.down()
     start = time.time()
-    for i in range(1, 25):
-        page.mouse.move(box["x"] + (0.70 - 0.25 * i / 24) * box["width"],
-                        box["y"] + (0.20 + 0.65 * i / 24) * box["height"], steps=2)
-        page.wait_for_timeout(50)
-    page.wait_for_timeout(300)
+    for i in range(1, 9):
+        before = sent()
+        page.mouse.move(*at(0.70 - 0.25 * i / 8, 0.20 + 0.65 * i / 8), steps=2)
+        page.wait_for_function("n => Number(document.querySelector('[data-testid=sketchpad]').dataset.sent) > n",
+                               arg=before, timeout=10_000)
+    frames.wait_for_runs(mark, count=2, timeout=30)  # answers come back while the pen is still down
     pen_down = time.time() - start
-    while_drawing = [m for m in page.frames_seen.since(mark) if m.WhichOneof("type") == "script_finished"]
+    while_drawing = [m for m in frames.since(mark) if m.WhichOneof("type") == "script_finished"]
+    pen_up = frames.mark()
     page.mouse.up()
-    page.wait_for_timeout(1500)
-    messages = page.frames_seen.since(mark)
+    frames.wait_for_runs(pen_up)
+    app_idle(page)
+    messages = frames.since(mark)
     deltas = [m for m in messages if m.WhichOneof("type") == "delta"]
     # answers came back while the pen was still down (the rate, ≥ 5/s, is benchmarks/bench_ui.py's to measure)
     assert len(while_drawing) >= 2, (len(while_drawing), pen_down)
@@ -125,7 +155,7 @@ def test_latent_scatter_selection_shows_the_images(page):
     page.goto(page.url.split("?")[0].rsplit("/", 1)[0] + "/latent_space", wait_until="domcontentloaded")
     area = page.locator('[data-testid="scatter-canvas"]').first
     area.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(1000)
+    points_drawn(page)
     box = area.bounding_box()
     page.mouse.move(box["x"] + box["width"] * 0.35, box["y"] + box["height"] * 0.35)
     page.mouse.down()
@@ -142,17 +172,17 @@ def test_hovering_a_point_shows_its_image_and_the_drawn_digit_is_marked(page):
     base = page.url.split("?")[0].rsplit("/", 1)[0]
     page.goto(base + "/draw", wait_until="domcontentloaded")
     stroke(page, fresh_canvas(page), zero_stroke())
-    wait_for_predictions(page, "0")
+    wait_for_predictions(page, "0", cards=1)  # the default runs' cards (this link names no runs)
     page.locator('[data-testid="stSidebarNav"] a').filter(has_text="Latent space").click()  # same session
     area = page.locator('[data-testid="scatter-canvas"]').first
     area.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(1000)
+    points_drawn(page)
     assert "your digit" in page.locator('[data-testid="latent-scatter"]').first.inner_text()  # legend: ★ your digit
     box = area.bounding_box()
     tooltip = page.locator('[data-testid="scatter-tooltip"]').first
     for fx in [i / 20 for i in range(2, 19)]:  # sweep until the pointer meets a point
         page.mouse.move(box["x"] + fx * box["width"], box["y"] + 0.5 * box["height"])
-        page.wait_for_timeout(60)
+        next_frame(page)  # the scatter has handled the move
         if tooltip.is_visible():
             break
     assert tooltip.is_visible() and tooltip.locator("canvas, img").count() >= 1
@@ -164,7 +194,8 @@ def test_leaderboard_draws_its_plot_and_table(page):
     page.goto(page.url.rsplit("/", 1)[0] + "/leaderboard", wait_until="domcontentloaded")
     plot = page.locator(".js-plotly-plot").first
     plot.wait_for(state="visible", timeout=90_000)
-    page.wait_for_timeout(1000)
+    page.wait_for_function("""() => Array.from(document.querySelectorAll('.js-plotly-plot .legendtext'))
+        .some(e => e.textContent.includes('Table 1'))""", timeout=60_000)  # plotly has drawn its legend
     names = page.locator(".js-plotly-plot .legendtext").evaluate_all("els => els.map(e => e.textContent)")
     assert any(name.startswith("CAE") for name in names) and any("Table 1" in name for name in names), names
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 2
@@ -179,7 +210,10 @@ def test_typing_part_of_a_run_name_and_enter_adds_one_run(page):
     field = page.locator('[data-testid="stSidebar"] [data-testid="stMultiSelect"] input').first
     field.click()
     field.type("cvae", delay=30)
-    page.wait_for_timeout(500)
+    # the typed text is in the field and the filtered list is on screen
+    page.wait_for_function("field => field.value === 'cvae'", arg=field.element_handle(), timeout=30_000)
+    page.locator('[role="option"]').first.wait_for(timeout=30_000)
+    next_frame(page)
     options = page.locator('[role="option"]').all_inner_texts()
     assert options and not any("matches" in o or o.startswith("Select all") for o in options), options
     page.keyboard.press("Enter")
@@ -221,7 +255,9 @@ def test_a_photo_of_a_digit_is_read_and_junk_gets_a_sentence(page, mnist_splits)
 def _archive_rows(page) -> list[str]:
     """The Archive page's rows (their text), newest first; [] when it is empty."""
     page.get_by_text("Every digit drawn or uploaded").wait_for(timeout=60_000)
-    page.wait_for_timeout(500)
+    page.wait_for_function("""() => document.querySelector('[data-testid="archive-table"]')
+        || document.body.innerText.includes('Nothing classified yet')""", timeout=60_000)
+    app_idle(page)
     return [row.inner_text() for row in page.locator('[data-testid="archive-table"] tr[data-number]').all()]
 
 

@@ -27,6 +27,7 @@ from dashboard.components.latent_scatter import (
     thumbnail_atlas,
 )
 from dashboard.components.sketchpad import decode_drawing, sketchpad
+from tests.browser import app_idle, next_frame
 
 APP = REPO_ROOT / "tests" / "apps" / "components_app.py"
 
@@ -207,11 +208,12 @@ def running_components_app(timeout: float = 90.0):
 def page():
     from playwright.sync_api import sync_playwright
 
-    from tests.browser import CHROMIUM_ARGS, chromium_path
+    from tests.browser import CHROMIUM_ARGS, FrameLog, chromium_path
 
     with running_components_app() as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 1700})
+        page.frames_seen = FrameLog(page)
         errors = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url, wait_until="domcontentloaded")
@@ -228,29 +230,35 @@ def read(page, name: str) -> dict:
 
 
 def wait_for(page, name: str, predicate, timeout: float = 15.0) -> dict:
-    """Poll the fragment's output until ``predicate(output)`` holds; return it (fail on timeout)."""
+    """Wait until the fragment's output satisfies ``predicate(output)``, re-reading it each time the
+    page changes it; return it (fail on timeout)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     deadline = time.time() + timeout
     while True:
-        seen = read(page, name)
+        text = page.locator(f".st-key-out_{name}").inner_text()
+        seen = json.loads(text)
         if predicate(seen):
             return seen
-        if time.time() > deadline:
+        left = deadline - time.time()
+        if left <= 0:
             raise AssertionError(f"{name}: condition not met within {timeout} s; last output {seen}")
-        page.wait_for_timeout(50)
+        try:
+            page.wait_for_function("([selector, old]) => { const e = document.querySelector(selector); "
+                                   "return !e || e.innerText !== old; }",
+                                   arg=[f".st-key-out_{name}", text], timeout=left * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"{name}: condition not met within {timeout} s; last output {seen}") from None
 
 
-def settled(page, name: str, quiet_ms: int = 400, timeout: float = 10.0) -> dict:
-    """The fragment's output once it has not changed for ``quiet_ms`` (the pen-up send included)."""
-    deadline = time.time() + timeout
-    last, since = read(page, name), time.time()
-    while time.time() < deadline:
-        page.wait_for_timeout(50)
-        now = read(page, name)
-        if now != last:
-            last, since = now, time.time()
-        elif time.time() - since >= quiet_ms / 1000:
-            return now
-    raise AssertionError(f"{name}: still changing after {timeout} s; last output {last}")
+def settled(page, name: str, mark: int | None = None, timeout: float = 30.0) -> dict:
+    """The fragment's output once the gesture's last run is drawn: with ``mark`` (the page's frame count
+    taken before the gesture's last send, e.g. the pen up) after a script run started past it has
+    finished; then once no run is in progress."""
+    if mark is not None:
+        page.frames_seen.wait_for_runs(mark, timeout=timeout)
+    app_idle(page, timeout=timeout)
+    return read(page, name)
 
 
 def sent(page, selector: str) -> int:
@@ -268,13 +276,17 @@ def pad_box(page) -> dict:
     return page.locator("[data-testid=sketchpad-canvas]").bounding_box()
 
 
-def quick_stroke(page, points):
+def quick_stroke(page, points) -> int:
+    """Draw one stroke through ``points`` (fractions of the pad); return the page's frame mark taken
+    just before the pen went up (for :func:`settled`)."""
     box = pad_box(page)
     page.mouse.move(box["x"] + points[0][0] * box["width"], box["y"] + points[0][1] * box["height"])
     page.mouse.down()
     for x, y in points[1:]:
         page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=3)
+    mark = page.frames_seen.mark()
     page.mouse.up()
+    return mark
 
 
 def to_screen(page, key: str, x: float, y: float) -> tuple[float, float]:
@@ -299,22 +311,23 @@ def snapshot(page) -> dict:
     return {name: read(page, name) for name in ("pad", "sel", "probe")}
 
 
+@pytest.mark.browser
 def test_browser_a_stroke_sends_ink_and_reruns_only_its_fragment(page):
     before = snapshot(page)
     assert before["pad"]["ink"] is None
-    quick_stroke(page, [(0.5, 0.15), (0.5, 0.5), (0.48, 0.85)])
+    mark = quick_stroke(page, [(0.5, 0.15), (0.5, 0.5), (0.48, 0.85)])
     wait_for(page, "pad", lambda o: o["ink"] and o["ink"] > 500)
-    seen = settled(page, "pad")
+    seen = settled(page, "pad", mark)
     assert 0 < seen["chars"] < 30_000  # one stroke: about 6 KB of PNG data URL
     assert seen["shape"] == [280, 280] and seen["dtype"] == "float32" and seen["max"] == pytest.approx(1.0)
     unchanged_elsewhere(page, before, "pad")
     assert page.locator("[data-testid=sketchpad]").get_attribute("data-strokes") == "1"
 
 
+@pytest.mark.browser
 def test_browser_a_slow_stroke_streams_at_least_5_updates_per_second(page):
     box = pad_box(page)
-    wait_for(page, "pad", lambda o: True)
-    page.wait_for_timeout(300)
+    app_idle(page)  # nothing of the last gesture still running
     runs0, sent0 = read(page, "pad")["runs"], sent(page, "[data-testid=sketchpad]")
     x, y = box["x"] + 0.2 * box["width"], box["y"] + 0.3 * box["height"]
     page.mouse.move(x, y)
@@ -325,12 +338,13 @@ def test_browser_a_slow_stroke_streams_at_least_5_updates_per_second(page):
         t = elapsed / 1.5
         page.mouse.move(x + 0.6 * box["width"] * t, y + 0.4 * box["height"] * abs(np.sin(3 * t)))
         moves += 1
-        page.wait_for_timeout(15)
+        next_frame(page, 1)  # one move per drawn frame, as a mouse reports them
     duration = time.time() - start
     sent_down = sent(page, "[data-testid=sketchpad]") - sent0
     received_down = read(page, "pad")["runs"] - runs0
+    mark = page.frames_seen.mark()
     page.mouse.up()
-    final = settled(page, "pad")  # the pen-up send and its rerun
+    final = settled(page, "pad", mark)  # the pen-up send and its rerun
     received = final["runs"] - runs0
     sent_total = sent(page, "[data-testid=sketchpad]") - sent0
     print(f"slow stroke: {duration:.2f} s, {moves} mouse moves, {sent_down} sends while down "
@@ -342,6 +356,7 @@ def test_browser_a_slow_stroke_streams_at_least_5_updates_per_second(page):
     assert final["full"] == 1
 
 
+@pytest.mark.browser
 def test_browser_brush_change_and_reruns_keep_the_drawing(page):
     strokes = page.locator("[data-testid=sketchpad]").get_attribute("data-strokes")
     pixels = white_pixels(page)
@@ -349,17 +364,19 @@ def test_browser_brush_change_and_reruns_keep_the_drawing(page):
     ink = read(page, "pad")["ink"]
     page.get_by_role("button", name="Thicker brush").click()  # a fragment rerun with new data
     wait_for(page, "pad", lambda o: o["brush"] == 32)
-    page.wait_for_timeout(300)
+    app_idle(page)
+    next_frame(page)  # the component has been given the new data and redrawn
     assert page.locator("[data-testid=sketchpad]").get_attribute("data-strokes") == strokes
     assert white_pixels(page) == pixels
     assert read(page, "pad")["ink"] == ink
 
 
+@pytest.mark.browser
 def test_browser_undo_then_clear_empties_the_sketchpad(page):
     before = read(page, "pad")["ink"]
-    quick_stroke(page, [(0.1, 0.9), (0.9, 0.9)])
+    mark = quick_stroke(page, [(0.1, 0.9), (0.9, 0.9)])
     wait_for(page, "pad", lambda o: o["ink"] > before + 100)
-    more = settled(page, "pad")["ink"]
+    more = settled(page, "pad", mark)["ink"]
     page.get_by_role("button", name="Undo").click()
     wait_for(page, "pad", lambda o: o["ink"] < more - 100)
     before_clear = snapshot(page)
@@ -370,6 +387,7 @@ def test_browser_undo_then_clear_empties_the_sketchpad(page):
     unchanged_elsewhere(page, before_clear, "pad")
 
 
+@pytest.mark.browser
 def test_browser_box_selection_returns_the_points_inside(page):
     before = snapshot(page)
     page.locator('[data-testid=latent-scatter][data-key="sel"]').scroll_into_view_if_needed()
@@ -391,6 +409,7 @@ def test_browser_box_selection_returns_the_points_inside(page):
     wait_for(page, "sel", lambda o: o["n"] == 0)
 
 
+@pytest.mark.browser
 def test_browser_hover_shows_the_points_image(page):
     tooltip = page.locator('[data-testid=latent-scatter][data-key="sel"] [data-testid=scatter-tooltip]')
     page.mouse.move(*to_screen(page, "sel", 34, 30))  # point 30 * 40 + 34 = 1234, digit 4
@@ -406,6 +425,7 @@ def test_browser_hover_shows_the_points_image(page):
     tooltip.wait_for(state="hidden", timeout=5_000)
 
 
+@pytest.mark.browser
 def test_browser_probe_click_and_drag_report_data_coordinates(page):
     before = snapshot(page)
     root = '[data-testid=latent-scatter][data-key="probe"]'
@@ -428,7 +448,7 @@ def test_browser_probe_click_and_drag_report_data_coordinates(page):
     start = time.time()
     while (elapsed := time.time() - start) < 0.6:
         page.mouse.move(*to_screen(page, "probe", -1.5 + 2 * elapsed / 0.6, 1.5 - elapsed / 0.6))
-        page.wait_for_timeout(15)
+        next_frame(page, 1)  # one move per drawn frame, as a mouse reports them
     page.mouse.move(*to_screen(page, "probe", 0.5, 0.5))
     page.mouse.up()
     seen = wait_for(page, "probe", lambda o: abs(o["point"][0] - 0.5) < tolerance and abs(o["point"][1] - 0.5) < tolerance)
@@ -436,10 +456,11 @@ def test_browser_probe_click_and_drag_report_data_coordinates(page):
     assert seen["full"] == before["probe"]["full"]
 
 
+@pytest.mark.browser
 def test_browser_a_full_rerun_keeps_drawings_and_selections(page):
-    quick_stroke(page, [(0.3, 0.3), (0.7, 0.7)])
+    mark = quick_stroke(page, [(0.3, 0.3), (0.7, 0.7)])
     wait_for(page, "pad", lambda o: o["ink"] is not None)
-    ink = settled(page, "pad")["ink"]
+    ink = settled(page, "pad", mark)["ink"]
     x0, y0 = to_screen(page, "sel", -0.5, 49.5)
     x1, y1 = to_screen(page, "sel", 4.5, 45.5)  # 5 columns × 4 rows
     page.mouse.move(x0, y0)
@@ -448,9 +469,10 @@ def test_browser_a_full_rerun_keeps_drawings_and_selections(page):
     page.mouse.up()
     wait_for(page, "sel", lambda o: o["n"] == 20)
     full = read(page, "pad")["full"]
+    mark = page.frames_seen.mark()
     page.get_by_role("button", name="Rerun the whole script").click()
     wait_for(page, "pad", lambda o: o["full"] == full + 1)
-    assert settled(page, "pad")["ink"] == ink
+    assert settled(page, "pad", mark)["ink"] == ink
     assert page.locator("[data-testid=sketchpad]").get_attribute("data-strokes") == "1"
     assert white_pixels(page) > 1000
     assert read(page, "sel")["n"] == 20
@@ -458,6 +480,7 @@ def test_browser_a_full_rerun_keeps_drawings_and_selections(page):
     assert root.get_attribute("data-selected") == "20"
 
 
+@pytest.mark.browser
 def test_browser_the_drawing_comes_back_after_the_sketchpad_was_hidden(page):
     """Hidden (not rendered) then shown again: a new component DOM, the same strokes, sent again."""
     ink = settled(page, "pad")["ink"]

@@ -39,8 +39,8 @@ def batch(seed: int = 0):
     return torch.rand(N, 1, 28, 28, generator=gen), torch.randint(0, 10, (N,), generator=gen)
 
 
-@pytest.fixture(params=NAMES)
-def model(request):
+@pytest.fixture(params=[pytest.param(name, marks=pytest.mark.slow) if name == "diffusion" else name for name in NAMES])
+def model(request):  # the diffusion model samples with 20-50 network passes per image: its cases are slow
     torch.manual_seed(0)
     m = REGISTRY[request.param]()
     x, y = batch(1)

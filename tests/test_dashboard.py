@@ -311,6 +311,7 @@ def test_runs_can_be_preselected_by_the_link():
     assert any("nope" in w.value for w in at.sidebar.warning)
 
 
+@pytest.mark.slow
 def test_every_page_serves_every_shipped_run_or_says_why():
     """All shipped runs at once: no page may fail on a model that cannot serve it."""
     pages = ["home", "loss_curves", "reconstructions", "generation", "latent_space", "latent_plane",
@@ -418,6 +419,7 @@ def test_leaderboard_without_a_readable_table_says_how_to_make_one(tmp_path, mon
     assert ("scripts/evaluate.py" in message) if content is None else ("lacks the column" in message)
 
 
+@pytest.mark.slow
 def test_generation_scores_the_chosen_runs_on_demand():
     at = open_page("generation", runs=["cae-z32-s0", "conv-vae-z2-s0"])
     assert not at.dataframe  # nothing is computed before the button

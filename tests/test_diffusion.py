@@ -19,17 +19,19 @@ from core.training.trainer import TrainConfig, train
 
 
 @pytest.fixture(scope="module")
-def trained(mnist_splits):
+def trained(mnist_splits):  # minutes of training on 2 cores: the tests that use it are marked slow
     cfg = TrainConfig(model="diffusion", epochs=3, batch_size=64, lr=1e-3, seed=0, device="cpu")
     return train(cfg, mnist_splits.subset(512, 128, 16), progress=False)
 
 
+@pytest.mark.slow
 def test_the_noise_prediction_loss_falls_on_a_tiny_subset(trained):
     val = trained.history["val/loss"]
     assert val[-1] < 0.8 * val[0] < 0.8  # 1.0 is predicting zero noise
     assert trained.history["train/loss"][-1] < trained.history["train/loss"][0]
 
 
+@pytest.mark.slow
 def test_every_mode_samples_images_in_the_unit_range_reproducibly(trained):
     model = trained.model.eval()
     labels = torch.tensor([0, 3, 7, 9])
@@ -43,6 +45,7 @@ def test_every_mode_samples_images_in_the_unit_range_reproducibly(trained):
     assert not torch.equal(c, model.generate(labels, torch.Generator().manual_seed(5)))
 
 
+@pytest.mark.slow
 def test_decode_is_a_deterministic_function_of_noise_and_digit(trained):
     model = trained.model.eval()
     z = torch.randn(2, 784, generator=torch.Generator().manual_seed(0))
@@ -58,6 +61,7 @@ def test_decode_is_a_deterministic_function_of_noise_and_digit(trained):
         model.decode(torch.zeros(2, 10), torch.tensor([1, 2]))
 
 
+@pytest.mark.slow
 def test_decode_puts_codes_on_the_noise_shell_and_the_sliders_have_their_own_start_and_axes(trained):
     model = trained.model.eval()
     z = torch.randn(2, 784, generator=torch.Generator().manual_seed(1))
@@ -86,6 +90,7 @@ def test_other_models_start_their_sliders_at_z_0_along_their_coordinates():
     assert torch.equal(model.latent_axes(3), torch.eye(8)[:3]) and model.latent_axes(20).shape == (8, 8)
 
 
+@pytest.mark.slow
 def test_generation_uses_the_moving_average_of_the_weights(trained):
     model = trained.model
     for average, weight in zip(model.ema.buffers(), model.unet.parameters()):

@@ -36,6 +36,7 @@ def run_evaluate(*args, tmp_path: Path, timeout: float = 400) -> subprocess.Comp
                           env=env, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end_on_a_tiny_subset(tmp_path, mnist_root):
     table_path = tmp_path / "results.csv"
     runs = ["cae-z8-s0", "cgan-z100-s0", "conv-vae-z2-s0"]
@@ -206,6 +207,7 @@ def test_set_keeps_its_rows_out_of_the_shipped_table(tmp_path):
     assert shipped.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_set_changes_the_model_and_says_so_in_the_rows(tmp_path, mnist_root):
     """--set guidance=0 makes the diffusion model sample without its digit, which the judge sees; a
     run without that argument is skipped with a message naming its arguments."""

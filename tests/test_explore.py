@@ -66,6 +66,7 @@ def test_projection_is_cached_on_disk(tmp_path, monkeypatch):
     assert not np.all(project(codes, "PCA", use_cache=False) == 7.0)
 
 
+@pytest.mark.slow
 def test_umap_projection_separates_clusters(tmp_path, monkeypatch):
     monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path))
     rng = np.random.default_rng(0)

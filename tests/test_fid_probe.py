@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from core.evaluation.inception import inception_weights
@@ -36,6 +37,7 @@ def test_haze_covers_the_asked_share_of_the_background_with_the_asked_mean():
     assert stats["ink"] == float((images > 0.5).float().mean()) and stats["haze"] > 0.3
 
 
+@pytest.mark.slow
 def test_probe_scores_real_hazed_reconstructed_and_generated_sets(tmp_path, mnist_root):
     result = run_probe("real", "real+haze", "cae-z8-s0:reconstructions", "cae-z8-s0:GMM (BIC)", "--zero-below",
                        "0.1", "--n-test", "20", "--per-digit", "2", "--out", tmp_path / "probe.jsonl",
@@ -61,6 +63,7 @@ def test_probe_refuses_what_it_cannot_score(tmp_path, mnist_root):
     assert bad.returncode == 2 and "--zero-below must lie between 0 and 1" in bad.stderr
 
 
+@pytest.mark.slow
 def test_probe_tries_a_model_argument(tmp_path, mnist_root):
     result = run_probe("diffusion-z784-s0", "--set", "guidance=1", "--n-test", "20", "--per-digit", "1",
                        "--out", tmp_path / "probe.jsonl", tmp_path=tmp_path)

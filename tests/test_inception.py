@@ -62,6 +62,7 @@ def test_features_are_2048_d_and_do_not_depend_on_the_batch(inception, digits):
     assert not torch.allclose(batch[0], batch[1])
 
 
+@pytest.mark.slow
 def test_inception_fid_is_zero_against_itself_and_grows_with_noise(inception, digits):
     real = extract(inception, digits, batch_size=16)
     assert frechet_distance(real, real) == pytest.approx(0.0, abs=1e-3)

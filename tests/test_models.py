@@ -426,6 +426,28 @@ def test_model_class_unknown_name_lists_registered_models():
         build_model("nope", latent_dim=3)
 
 
+def test_two_models_registered_under_one_name_are_refused(monkeypatch):
+    """A second class with a registered name must not silently replace the first: the registry
+    refuses to build and names both classes."""
+    from core import models
+    from core.models import seed000, seed002
+
+    class ImpostorAutoencoder(seed000.ConditionalAutoencoder):
+        """Declares the CAE's name."""
+
+    assert ImpostorAutoencoder.name == "cae"
+    monkeypatch.setattr(seed002, "ImpostorAutoencoder", ImpostorAutoencoder, raising=False)
+    monkeypatch.setattr(models, "_MODEL_MODULES", (("seed000", "ConditionalAutoencoder"), ("seed002", "ImpostorAutoencoder")))
+    monkeypatch.setattr(models, "_registry", None)
+    with pytest.raises(ValueError) as info:
+        model_class("cae")
+    assert isinstance(info.value, models.RegistryError)
+    message = str(info.value)
+    assert "'cae'" in message and "core.models.seed000.ConditionalAutoencoder" in message
+    assert "ImpostorAutoencoder" in message
+    assert models._registry is None  # nothing half-built is kept
+
+
 class Inert(DigitModel):
     """A model that declares no capabilities."""
 

@@ -30,6 +30,7 @@ def cfg(**overrides) -> TrainConfig:
                           "device": "cpu", **overrides})
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_never_replaced_without_force(tmp_path, mnist_root):
     out = tmp_path / "runs"
     args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--out-dir", out, "--quiet", "--device", "cpu"]
@@ -127,6 +128,7 @@ def test_a_resume_state_of_other_settings_is_refused(tiny, tmp_path, monkeypatch
         train(cfg(epochs=1), tiny, progress=False, resume_path=resume)
 
 
+@pytest.mark.slow
 def test_train_py_resumes_an_interrupted_run_and_refuses_to_drop_it(tmp_path, mnist_root):
     out = tmp_path / "runs"
     args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "2", "--out-dir", out, "--quiet",

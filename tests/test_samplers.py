@@ -92,6 +92,7 @@ def test_a_damaged_sampler_file_is_left_out_in_words(tmp_path):
     assert problems["density.pt"].startswith("it cannot be read")
 
 
+@pytest.mark.slow
 def test_samplers_become_generation_modes_of_the_loaded_run(tmp_path):
     torch.manual_seed(0)
     model = build_model("conv-vae")  # samples from its prior only: no digits, no modes
@@ -110,6 +111,7 @@ def test_samplers_become_generation_modes_of_the_loaded_run(tmp_path):
     assert list(cae.generation_modes) == ["density", "deterministic", "GMM (BIC)"]
 
 
+@pytest.mark.slow
 def test_fit_samplers_script_stores_them_and_updates_the_card(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
     from core.data.mnist import load_splits

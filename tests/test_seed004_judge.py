@@ -51,6 +51,7 @@ def test_vae_loss_on_known_inputs():
     assert math.isclose(float(losses["loss"]), float(losses["bce"]) + 2.0 * float(losses["kl"]), rel_tol=1e-6)
 
 
+@pytest.mark.slow
 def test_vae_short_training_lowers_the_loss(mnist_splits):
     torch.manual_seed(0)
     losses = steps(ConvolutionalVAE(), mnist_splits.train_x[:2048], mnist_splits.train_y[:2048], 40)

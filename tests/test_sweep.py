@@ -70,6 +70,7 @@ def test_an_unreachable_cluster_is_reported_within_seconds(tmp_path):
         check_address("ray://:10001")
 
 
+@pytest.mark.slow
 def test_a_tiny_sweep_on_a_local_ray_instance_with_two_workers(tmp_path, mnist_root):
     (tmp_path / "tiny.toml").write_text(TINY)
     command = [sys.executable, str(SWEEP), str(tmp_path / "tiny.toml"), "--cpus", "2", "--device", "cpu",
@@ -88,6 +89,7 @@ def test_a_tiny_sweep_on_a_local_ray_instance_with_two_workers(tmp_path, mnist_r
     assert again.returncode == 0 and "4 finished already, 0 to train" in again.stdout
 
 
+@pytest.mark.slow
 def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, mnist_root):
     """evaluate.py --address local: one Ray task per run, the same figures as one process computes."""
     from core.evaluation.table import read_table
@@ -111,6 +113,7 @@ def test_evaluate_as_ray_tasks_gives_the_rows_of_the_plain_evaluation(tmp_path, 
     assert not (tmp_path / "x.csv").exists()
 
 
+@pytest.mark.slow
 def test_bench_train_measures_both_ratios_for_each_model(tmp_path, mnist_root, monkeypatch):
     monkeypatch.setenv("DIGITLAB_DATA", str(mnist_root))
     from benchmarks import bench_train

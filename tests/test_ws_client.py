@@ -41,6 +41,7 @@ def server(tmp_path_factory):
         app.stop()
 
 
+@pytest.mark.browser  # a real streamlit server
 def test_a_session_without_a_browser_draws_switches_and_slides(server):
     async def walk():
         session = W.WsSession(server.url)

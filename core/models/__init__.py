@@ -28,11 +28,29 @@ _MODEL_MODULES: tuple[tuple[str, str], ...] = (
 _registry: dict[str, type] | None = None
 
 
+class RegistryError(ValueError):
+    """Two registered model classes share one ``name``; the message names both classes."""
+
+
 def _build_registry() -> dict[str, type]:
+    """{name: class} of every model in :data:`_MODEL_MODULES`, in zoo order (built once, then cached).
+
+    Raises:
+        RegistryError: two classes declare the same ``name`` (the registry is then not cached, and the
+            second class does not silently replace the first).
+    """
     global _registry
     if _registry is None:
-        classes = [getattr(importlib.import_module(f"{__name__}.{module}"), cls) for module, cls in _MODEL_MODULES]
-        _registry = {cls.name: cls for cls in classes}
+        registry: dict[str, type] = {}
+        for module, cls_name in _MODEL_MODULES:
+            cls = getattr(importlib.import_module(f"{__name__}.{module}"), cls_name)
+            first = registry.get(cls.name)
+            if first is not None:
+                raise RegistryError(f"two models are registered under the name {cls.name!r}: "
+                                    f"{first.__module__}.{first.__qualname__} and {cls.__module__}.{cls.__qualname__}; "
+                                    f"give each model class its own name")
+            registry[cls.name] = cls
+        _registry = registry
     return _registry
 
 
@@ -159,5 +177,5 @@ def __getattr__(attr: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["MAX_PARAMETERS", "MAX_WHOLE_NUMBER", "REGISTRY", "DigitModel", "ModelTooLarge", "UnsupportedCapability",
-           "build_model", "check_size", "model_class"]
+__all__ = ["MAX_PARAMETERS", "MAX_WHOLE_NUMBER", "REGISTRY", "DigitModel", "ModelTooLarge", "RegistryError",
+           "UnsupportedCapability", "build_model", "check_size", "model_class"]
