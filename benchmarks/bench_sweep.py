@@ -47,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory(prefix="digitlab-bench-sweep-") as tmp:
         sequential = timed([python, str(scripts / "train.py"), "--model", "cae", "cvae", "--latent-dim", "8", "16",
-                            "32", "64", "--device", "cpu", "--quiet", "--out-dir", f"{tmp}/sequential", *extra])
+                            "32", "64", "--device", "cpu", "--quiet", "--checkpoints", f"{tmp}/sequential", *extra])
         print(f"one after another: {sequential:.0f} s", flush=True)
         on_ray = timed([python, str(scripts / "sweep.py"), str(REPO_ROOT / "experiments" / "seed000_sweep.toml"),
-                        "--seeds", "0", "--device", "cpu", "--out-dir", f"{tmp}/ray", *extra])
+                        "--seeds", "0", "--device", "cpu", "--out", f"{tmp}/ray", *extra])
         print(f"on Ray ({cores} cores, one trial per core): {on_ray:.0f} s", flush=True)
     record = {"runs": 8, "epochs": args.epochs, "n_train": args.n_train or 48_000, "cores": cores,
               "sequential_s": round(sequential, 1), "ray_s": round(on_ray, 1), "speedup": round(sequential / on_ray, 2),

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from pathlib import Path
+
+from core.paths import relative
 
 
 def _whole_number_at_least(minimum: int):
@@ -47,3 +51,28 @@ def mnist_available() -> bool:
         print(f"MNIST is not available: {exc}", file=sys.stderr)
         return False
     return True
+
+
+def unwritable(folder: str | Path) -> str | None:
+    """Why files cannot be written into ``folder`` (made with its parents when missing), in words
+    naming the path as the user gave it (:func:`core.paths.relative`), or None when they can.
+
+    Tried the way writing really fails, not from permission bits (root may write where they say
+    no, and a read-only file system says no to root): a temporary file is created in ``folder``, or
+    in the nearest folder above it that exists, and removed again. Nothing else is written.
+    """
+    folder = Path(folder)
+    for existing in (folder, *folder.parents):
+        try:
+            if existing.exists():
+                break
+        except OSError as exc:  # e.g. a parent that may not be listed
+            return f"{relative(existing)} cannot be read ({exc.strerror or type(exc).__name__})"
+    if not existing.is_dir():
+        return f"{relative(existing)} is a file, not a folder"
+    try:
+        with tempfile.NamedTemporaryFile(dir=existing, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        return f"{relative(existing)} cannot be written ({exc.strerror or type(exc).__name__})"
+    return None

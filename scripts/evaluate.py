@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Compute seed 000's Table 1 metrics for trained runs and write the results table.
 
-For every run folder under --run-dirs (or those named with --runs) this loads the weights as stored
+For every run folder under --checkpoints (or those named with --runs) this loads the weights as stored
 (float16 on disk), computes each metric of core/evaluation/table.py that applies (Generated Images
 Accuracy, FID with InceptionV3 and with the judge's features, Inception Score with InceptionV3 and
 with the judge, Classification Accuracy, Reconstruction Error), and merges one row per (run,
@@ -14,7 +14,7 @@ generated images: 23-40 minutes per run); use --device cuda where there is a GPU
 Inception features are cached under .cache/features/ after the first run.
 
     python scripts/evaluate.py                                  # every run in checkpoints/
-    python scripts/evaluate.py --run-dirs checkpoints runs      # also seeds 1 and 2 trained into runs/
+    python scripts/evaluate.py --checkpoints checkpoints runs   # also seeds 1 and 2 trained into runs/
     python scripts/evaluate.py --metrics fid_judge is_judge --runs cgan-z100-s0
     python scripts/evaluate.py --reference                      # also score 10,000 real training images
     python scripts/evaluate.py --n-test 500 --fid-per-digit 50 --table /tmp/t.csv   # a quick try
@@ -62,7 +62,7 @@ from core.evaluation.table import (
     zoo_rank,
 )
 from core.models.capabilities import JUDGE
-from core.paths import REPO_ROOT, relative
+from core.paths import REPO_ROOT, checkpoint_root, relative
 from core.runs.format import CheckpointError, list_run_dirs
 from core.runs.store import load_run
 from scripts._cli import positive_int
@@ -145,8 +145,8 @@ def _find_judge(run_dirs: list[Path], name: str | None, device):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-dirs", nargs="+", default=[str(REPO_ROOT / "checkpoints")],
-                        help="folders of run folders (default: checkpoints/)")
+    parser.add_argument("--checkpoints", nargs="+", default=[str(checkpoint_root())], metavar="DIR",
+                        help="folders of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--runs", nargs="+", default=None, help="run folder names (default: all but judges)")
     parser.add_argument("--metrics", nargs="+", default=None, choices=list(METRICS), metavar="METRIC",
                         help=f"metrics to compute (default: all): {', '.join(METRICS)}")
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.set and not args.no_write and Path(args.table).resolve() == (REPO_ROOT / "checkpoints" / TABLE_NAME).resolve():
         parser.error("--set changes how the runs behave, so its rows must not mix with the shipped runs' rows: "
                      "give --table FILE (another table) or --no-write")
-    run_dirs = [Path(d) for d in args.run_dirs]
+    run_dirs = [Path(d) for d in args.checkpoints]
     missing_dirs = [str(d) for d in run_dirs if not d.is_dir()]
     if missing_dirs:
         parser.error(f"no such folder: {', '.join(missing_dirs)}")
@@ -333,7 +333,7 @@ def make_evaluator(args, device):
     if args.n_test:
         test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
     try:
-        judge_run = _find_judge([Path(d) for d in args.run_dirs], args.judge, device)
+        judge_run = _find_judge([Path(d) for d in args.checkpoints], args.judge, device)
     except CheckpointError as exc:
         print(f"warning: the judge could not be loaded ({exc}); judge metrics will say unavailable", file=sys.stderr)
         judge_run = None

@@ -33,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.paths import REPO_ROOT
+from core.paths import checkpoint_root
 from scripts._cli import mnist_available, positive_int
 
 #: share of background pixels the ``real+haze`` set hazes, and the haze's mean (pixels in [0, 1])
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("sets", nargs="+", metavar="SET", help="real, real+haze, RUN, RUN:MODE or RUN:reconstructions")
-    parser.add_argument("--run-dir", default=str(REPO_ROOT / "checkpoints"), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--per-digit", type=positive_int, default=200, help="images per digit (default 200)")
     parser.add_argument("--n-test", type=positive_int, default=None, help="first N test images only (quick tries)")
     parser.add_argument("--set", nargs="+", default={}, metavar="ARG=VALUE", type=model_argument,
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     if store.failure("inception-pool"):
         print(f"error: InceptionV3 is not available: {store.failure('inception-pool')}", file=sys.stderr)
         return 2
-    judges = [p for p in list_run_dirs(Path(args.run_dir)) if p.name.startswith("judge")]
+    judges = [p for p in list_run_dirs(Path(args.checkpoints)) if p.name.startswith("judge")]
     judge = load_run(judges[0]).model if judges else None
     splits = load_splits(fetch=False, log=lambda line: None)
     labels = torch.arange(N_CLASSES).repeat_interleave(args.per_digit)
@@ -111,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if spec == "real+haze":
             return hazed(real)
         name, _, mode = spec.partition(":")
-        path = Path(args.run_dir) / name
+        path = Path(args.checkpoints) / name
         if not path.is_dir():
-            raise ValueError(f"no run folder {name} in {args.run_dir}")
+            raise ValueError(f"no run folder {name} in {args.checkpoints}")
         try:
             run = load_run(path, model_args=args.set or None)
         except CheckpointError as exc:

@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.paths import REPO_ROOT
+from core.paths import checkpoint_root
 from scripts._cli import mnist_available
 
 
@@ -29,14 +29,15 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(REPO_ROOT / "checkpoints"), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--runs", nargs="+", default=None, help="run folder names (default: every run samplers apply to)")
     parser.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=list(SAMPLERS), metavar="SAMPLER",
                         help=f"which samplers (default: all: {', '.join(SAMPLERS)})")
     parser.add_argument("--force", action="store_true", help="fit again a sampler already stored")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    root = Path(args.run_dir)
+    root = Path(args.checkpoints)
     if not root.is_dir():
         parser.error(f"no such folder: {root}")
     from core.atomic import write_json

@@ -26,7 +26,7 @@ from core.data.corruptions import NOISE_KINDS, NOISE_SEED, noise_kind
 from core.data.mnist import load_mnist
 from core.evaluation.robustness import robustness
 from core.models.capabilities import CLASSIFY, RECONSTRUCT
-from core.paths import REPO_ROOT, SHIPPED_CHECKPOINTS
+from core.paths import REPO_ROOT, checkpoint_root
 from core.runs.catalog import list_runs
 from core.runs.format import CheckpointError
 from scripts._cli import mnist_available, positive_int
@@ -56,15 +56,16 @@ def write_rows(rows: list[dict], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--runs", nargs="*", help="run names (default: every run that can classify or reconstruct)")
     parser.add_argument("--kinds", nargs="*", choices=[k.name for k in NOISE_KINDS], help="noise kinds (default all)")
     parser.add_argument("--n-test", type=positive_int, default=10_000,
                         help="the first N test images (default all 10,000)")
     parser.add_argument("--seed", type=int, default=NOISE_SEED, help=f"the noise seed (default {NOISE_SEED})")
-    parser.add_argument("--out", help=f"the CSV (default RUN_DIR/{TABLE_NAME})")
+    parser.add_argument("--out", help=f"the CSV (default CHECKPOINTS/{TABLE_NAME})")
     args = parser.parse_args(argv)
-    out = Path(args.out) if args.out else Path(args.run_dir) / TABLE_NAME
+    out = Path(args.out) if args.out else Path(args.checkpoints) / TABLE_NAME
     if out.exists() and out.is_dir():
         parser.error(f"--out names a folder, not a file: {out}")
 
@@ -72,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     test_x, test_y = load_mnist(train=False)
     test_x, test_y = test_x[:args.n_test], test_y[:args.n_test]
-    runs, errors = list_runs(args.run_dir)
+    runs, errors = list_runs(args.checkpoints)
     for name, exc in errors.items():
         print(f"{name}: left out ({exc.kind})")
     wanted = [r for r in runs.values() if r.can(CLASSIFY) or r.can(RECONSTRUCT)]

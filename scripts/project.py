@@ -16,7 +16,7 @@ import argparse
 import time
 
 from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY  # noqa: E402
-from core.paths import SHIPPED_CHECKPOINTS  # noqa: E402
+from core.paths import checkpoint_root  # noqa: E402
 from core.runs.catalog import is_judge, list_runs
 from core.runs.format import CheckpointError
 
@@ -26,7 +26,8 @@ PAGE_MODES = (IMAGE_AND_DIGIT, IMAGE_ONLY)
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--runs", nargs="*", help="run names (default: every run that can encode)")
     parser.add_argument("--sizes", nargs="*", type=int, default=[2000, 5000], help="numbers of test images")
     parser.add_argument("--force", action="store_true",
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ensure_mnist(log=print)
     test_x, test_y = load_mnist(train=False)
-    runs, errors = list_runs(args.run_dir)
+    runs, errors = list_runs(args.checkpoints)
     for name, exc in errors.items():
         print(f"{name}: left out ({exc})")
     wanted = [r for r in runs.values() if not is_judge(r) and r.can(ENCODE) and r.card["input_modes"]]

@@ -24,7 +24,7 @@ from pathlib import Path
 from core.atomic import write_json
 from core.data.mnist import shared_mnist_arrays
 from core.models.capabilities import CLASSIFY
-from core.paths import SHIPPED_CHECKPOINTS
+from core.paths import checkpoint_root
 from core.runs.catalog import list_runs
 from core.runs.format import CheckpointError
 from scripts._cli import mnist_available, positive_int
@@ -35,13 +35,14 @@ RESULT_NAME = "number_reading.json"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--strips", type=positive_int, default=1000, help="how many numbers (default 1000)")
     parser.add_argument("--seed", type=int, default=1,
                         help="seed of the strips (default 1: the cutting rule was tuned on seed 0's)")
-    parser.add_argument("--out", help=f"the JSON file (default RUN_DIR/{RESULT_NAME})")
+    parser.add_argument("--out", help=f"the JSON file (default CHECKPOINTS/{RESULT_NAME})")
     args = parser.parse_args(argv)
-    out = Path(args.out) if args.out else Path(args.run_dir) / RESULT_NAME
+    out = Path(args.out) if args.out else Path(args.checkpoints) / RESULT_NAME
 
     import numpy as np
 
@@ -51,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     if not mnist_available():
         return 1
     images, labels = shared_mnist_arrays(train=False)
-    runs, _ = list_runs(args.run_dir)
+    runs, _ = list_runs(args.checkpoints)
     readers = {}
     for run in runs.values():
         if run.can(CLASSIFY):
@@ -100,8 +101,7 @@ def main(argv: list[str] | None = None) -> int:
                            "number_accuracy": right_numbers[name] / args.strips} for name in readers},
         "protocol": ("core.data.segment.synthetic_strip: 3–8 MNIST test digits, gaps −2..8 px, scale ×0.8–1.2, offset ±4 px; "
                      "core.data.segment.find_digits cuts (reader: the judge); a digit is right when the cut count is right "
-                     "and the digit at its "
-                     "place is read right; a number when all its digits are"),
+                     "and the digit at its place is read right; a number when all its digits are"),
         "seconds": round(time.perf_counter() - start, 1),
         "evaluated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -8,7 +8,7 @@ Generation grids page at that seed.
     python scripts/sample_grid.py diffusion-z784-s0 "cae-z16-s0:GMM (BIC)" "cvae-z16-s0:GMM (BIC)"
     python scripts/sample_grid.py cgan-z100-s0 --seed 3 --out /tmp/gan.png
 
-A run is named by its folder under --run-dir, optionally followed by ":MODE" (default: the run's
+A run is named by its folder under --checkpoints, optionally followed by ":MODE" (default: the run's
 default mode).
 """
 
@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.paths import REPO_ROOT
+from core.paths import REPO_ROOT, checkpoint_root
 from scripts._cli import non_negative_int, positive_int
 
 
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     parser.add_argument("panels", nargs="+", metavar="RUN[:MODE]", help="run folder names, each with an optional mode")
-    parser.add_argument("--run-dir", default=str(REPO_ROOT / "checkpoints"), help="folder of run folders")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--seed", type=non_negative_int, default=0, help="sampling seed (default 0)")
     parser.add_argument("--scale", type=positive_int, default=2, help="pixels per image pixel (default 2)")
     parser.add_argument("--out", default=str(REPO_ROOT / "docs" / "samples.png"), help="PNG to write")
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     panels = []
     for spec in args.panels:
         name, _, mode = spec.partition(":")
-        path = Path(args.run_dir) / name
+        path = Path(args.checkpoints) / name
         try:
             run = load_run(path)
         except CheckpointError as exc:

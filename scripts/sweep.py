@@ -3,13 +3,13 @@
 
     python scripts/sweep.py experiments/seed000_sweep.toml                 # local Ray, all cores
     python scripts/sweep.py experiments/zoo.toml --address ray://head:10001   # an existing cluster
-    python scripts/sweep.py experiments/seed000_sweep.toml --epochs 1 --n-train 2000 --out-dir /tmp/runs
+    python scripts/sweep.py experiments/seed000_sweep.toml --epochs 1 --n-train 2000 --out /tmp/runs
 
 Each run of the grid (core/training/experiments.py) is one Tune trial that trains with the shared trainer and
-writes the same self-describing run folder as train.py, under OUT_DIR/<experiment name>/<run>
-(default runs/); the dashboard reads it with DIGITLAB_CHECKPOINTS=OUT_DIR/<experiment name>, and
-evaluate.py with --run-dirs. Per-epoch losses are reported to Tune (its progress table, and its result
-files under OUT_DIR/<experiment name>/.tune/). Finished runs are skipped; interrupted ones resume
+writes the same self-describing run folder as train.py, under OUT/<experiment name>/<run>
+(default runs/); the dashboard reads it with DIGITLAB_CHECKPOINTS=OUT/<experiment name>, and
+evaluate.py with --checkpoints OUT/<experiment name>. Per-epoch losses are reported to Tune (its progress table,
+and its result files under OUT/<experiment name>/.tune/). Finished runs are skipped; interrupted ones resume
 from their last epoch (train.py's resume state). Without --address (or RAY_ADDRESS), Ray starts on
 this machine with its cores, each trial using --threads torch threads (default 1), so several runs
 train at once; on a cluster, trials spread over every node's CPUs (or GPUs with --gpus-per-trial).
@@ -23,10 +23,10 @@ import sys
 import time
 from pathlib import Path
 
-from core.paths import REPO_ROOT
+from core.paths import REPO_ROOT, relative
 from core.training.cluster import check_address, train_trial
 from core.training.experiments import ExperimentError, load_experiment, run_names
-from scripts._cli import non_negative_int, positive_float, positive_int
+from scripts._cli import non_negative_int, positive_float, positive_int, unwritable
 from scripts._ray import import_ray
 
 
@@ -36,7 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("experiment", help="an experiment file (experiments/*.toml)")
     parser.add_argument("--address", default=os.environ.get("RAY_ADDRESS"),
                         help="a Ray cluster (ray://host:10001 or host:6379); default $RAY_ADDRESS, else local")
-    parser.add_argument("--out-dir", default=str(REPO_ROOT / "runs"), help="parent of the experiment folder (default runs/)")
+    parser.add_argument("--out", default=str(REPO_ROOT / "runs"),
+                        help="parent folder of the experiment's folder of run folders (default runs/)")
     parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (and CPUs) per trial")
     parser.add_argument("--gpus-per-trial", type=positive_float, default=None, help="GPUs per trial (cluster runs)")
     parser.add_argument("--cpus", type=positive_int, default=None, help="CPUs of the local Ray instance (default all)")
@@ -53,10 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     except ExperimentError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    folder = Path(args.out_dir).resolve() / experiment.name
-    if folder.exists() and not folder.is_dir():
-        print(f"error: {folder} is a file, not a folder", file=sys.stderr)
-        return 2
+    folder = Path(args.out).resolve() / experiment.name
     names = run_names(experiment.runs)
     overrides = {k: v for k, v in (("epochs", args.epochs), ("n_train", args.n_train), ("n_val", args.n_val),
                                    ("n_test", args.n_test)) if v is not None}
@@ -72,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{experiment.name}: {wanted} runs, {wanted - len(todo)} finished already, {len(todo)} to train", flush=True)
     if not todo:
         return 0
+    problem = unwritable(folder)
+    if problem:
+        print(f"error: the run folders cannot be written under {relative(folder)}: {problem}; nothing was trained",
+              file=sys.stderr)
+        return 2
     try:  # Ray is optional (pyproject's "cluster" extra): say how to install it before anything starts
         import_ray()
     except ImportError as exc:
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     for result in failed:
         print(f"failed: {result.config['run']['name']}: {str(result.error).strip().splitlines()[-1]}", file=sys.stderr)
     print(f"{len(todo) - len(failed)} of {len(todo)} runs trained in {time.perf_counter() - start:.0f} s; "
-          f"run folders in {folder}")
+          f"run folders in {relative(folder)}")
     return 1 if failed else 0
 
 

@@ -4,11 +4,11 @@
 Examples:
     python scripts/train.py --model cae --latent-dim 32                    # one run, 50 epochs
     python scripts/train.py --model cae cvae --latent-dim 8 16 32 64       # seed 000's 8 runs
-    python scripts/train.py --model cvae --latent-dim 8 --epochs 1 --n-train 2000 --out-dir /tmp/runs
+    python scripts/train.py --model cvae --latent-dim 8 --epochs 1 --n-train 2000 --checkpoints /tmp/runs
 
-Each run goes to ``<out-dir>/<model>-z<latent>-s<seed>/`` (see core/runs/store.py), written whole at
+Each run goes to ``<checkpoints>/<model>-z<latent>-s<seed>/`` (see core/runs/store.py), written whole at
 the end; a finished run is never replaced without --force. While a run trains, its state after every
-epoch is kept in ``<out-dir>/.<run>.inprogress/resume.pt``: if the run is interrupted, the same command
+epoch is kept in ``<checkpoints>/.<run>.inprogress/resume.pt``: if the run is interrupted, the same command
 with --resume continues it from the last finished epoch (and ends with the same weights as an
 uninterrupted run).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from core.data.mnist import DataError, load_splits
 from core.device import DEVICE_CHOICES, resolve_device
 from core.models import REGISTRY, build_model
-from core.paths import REPO_ROOT
+from core.paths import checkpoint_root
 from core.runs.format import run_name
 from core.runs.store import check_run_folder
 from core.training.trainer import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
@@ -49,8 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="seed of the 48,000/12,000 train/validation split (default 0)")
     parser.add_argument("--n-train", type=positive_int, default=None,
                         help="train on the first N training images only (quick tries)")
-    parser.add_argument("--out-dir", default=str(REPO_ROOT / "checkpoints"),
-                        help="parent folder of the run folders (default checkpoints/)")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
+                        help="folder of run folders to write into (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     parser.add_argument("--data-dir", default=None, help="MNIST folder (default $DIGITLAB_DATA or data/)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--force", action="store_true", help="replace finished runs and discard interrupted ones")
@@ -82,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: nothing was trained: --model {model}{flag}: {exc}", file=sys.stderr)
                 return 2
             for seed in args.seed:
-                plan.append((model, model_args, seed, Path(args.out_dir) / run_name(model, latent_dim, seed)))
+                plan.append((model, model_args, seed, Path(args.checkpoints) / run_name(model, latent_dim, seed)))
     problems = []
     for *_, out in plan:
         try:

@@ -38,7 +38,7 @@ def run_script(script: Path, *args: str, data: Path | None = None, cwd: Path | N
 ])
 def test_train_rejects_bad_arguments(tmp_path, args, message):
     # the data folder is empty: argument errors must come before any fetching
-    result = run_script(TRAIN, *args, "--out-dir", tmp_path / "runs", data=tmp_path / "no-data", cwd=tmp_path)
+    result = run_script(TRAIN, *args, "--checkpoints", tmp_path / "runs", data=tmp_path / "no-data", cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "usage:" in result.stderr
@@ -48,7 +48,7 @@ def test_train_rejects_bad_arguments(tmp_path, args, message):
 
 def test_train_on_a_missing_gpu(tmp_path, mnist_root):
     args = ["--model", "cae", "--latent-dim", "2", "--epochs", "1", "--n-train", "128", "--device", "cuda",
-            "--out-dir", tmp_path, "--quiet"]
+            "--checkpoints", tmp_path, "--quiet"]
     result = run_script(TRAIN, *args, data=mnist_root, cwd=tmp_path)
     if torch.cuda.is_available():
         assert result.returncode == 0, result.stderr
@@ -64,7 +64,7 @@ def test_train_on_a_missing_gpu(tmp_path, mnist_root):
 def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
     out = tmp_path / "runs"
     result = run_script(TRAIN, "--model", "cae", "--latent-dim", "4", "--epochs", "1", "--n-train", "512",
-                        "--out-dir", out, "--quiet", "--device", "cpu", data=mnist_root, cwd=tmp_path)
+                        "--checkpoints", out, "--quiet", "--device", "cpu", data=mnist_root, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = out / "cae-z4-s0"
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "weights.pt"]
@@ -80,7 +80,7 @@ def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
     assert metrics["classification_accuracy"]["n"] == 10_000
     run = load_run(run_dir)
     assert run.model.latent_dim == 4 and bool(run.model.density_fitted)
-    assert list(tmp_path.iterdir()) == [out], "nothing written outside --out-dir"
+    assert list(tmp_path.iterdir()) == [out], "nothing written outside --checkpoints"
 
 
 # --- data problems --------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ def test_train_stops_on_corrupt_data(make_data_root, tmp_path):
     root = make_data_root(corrupt=CORRUPT)
     out = tmp_path / "runs"
     result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--epochs", "1", "--n-train", "64",
-                        "--out-dir", out, "--quiet", "--device", "cpu", data=root, cwd=tmp_path)
+                        "--checkpoints", out, "--quiet", "--device", "cpu", data=root, cwd=tmp_path)
     assert result.returncode != 0
     assert str(root / "MNIST" / "raw" / CORRUPT) in result.stderr
     assert "scripts/fetch_data.py" in result.stderr
@@ -134,3 +134,72 @@ def test_the_package_is_installed_with_its_entry_points_and_nothing_edits_sys_pa
                  for p in (REPO_ROOT / folder).rglob("*.py")
                  if "sys.path.insert" in p.read_text() or "sys.path[:0]" in p.read_text()]
     assert offenders == [str(Path(__file__).relative_to(REPO_ROOT))]  # only this test names them
+
+
+# --- one flag name for one thing in every script (issue 21, point 5) ----------------------------------
+
+#: every script that reads or writes run folders, with the arguments it needs to get past argparse
+RUN_FOLDER_SCRIPTS = {"evaluate": [], "fid_probe": ["real"], "fit_samplers": [], "noise_study": [], "project": [],
+                      "read_numbers": [], "sample_grid": ["cae-z8-s0"], "train": ["--model", "cae"]}
+#: every script that produces a file or folder of its own, and that default
+OUT_SCRIPTS = {"fid_probe": None, "noise_study": None, "read_numbers": None,
+               "sample_grid": str(REPO_ROOT / "docs" / "samples.png"),
+               "vae_study": str(REPO_ROOT / "checkpoints" / "vae_study"), "sweep": str(REPO_ROOT / "runs")}
+OLD_FLAGS = ("--run-dir", "--run-dirs", "--out-dir")
+
+
+class _Parsed(Exception):
+    """Raised in place of returning from argparse: a script's arguments, without running it."""
+
+
+def parsed_arguments(monkeypatch, script: str, argv: list[str]):
+    """What ``scripts/<script>.py`` parses from ``argv`` (its main stops right after argparse)."""
+    import argparse
+    import importlib
+
+    module = importlib.import_module(f"scripts.{script}")
+    parse = argparse.ArgumentParser.parse_args
+
+    def stop(self, args=None, namespace=None):
+        raise _Parsed(parse(self, args, namespace))
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", stop)
+    with pytest.raises(_Parsed) as info:
+        module.main(argv)
+    return info.value.args[0]
+
+
+def test_every_script_names_the_folder_of_run_folders_checkpoints_and_honours_the_variable(monkeypatch, tmp_path):
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(tmp_path))
+    for script, needed in RUN_FOLDER_SCRIPTS.items():
+        args = parsed_arguments(monkeypatch, script, needed)
+        assert args.checkpoints == ([str(tmp_path)] if script == "evaluate" else str(tmp_path)), script
+        assert parsed_arguments(monkeypatch, script, [*needed, "--checkpoints", "elsewhere"]).checkpoints in (
+            "elsewhere", ["elsewhere"]), script
+    assert parsed_arguments(monkeypatch, "evaluate", ["--checkpoints", "a", "b"]).checkpoints == ["a", "b"]
+    for script, default in OUT_SCRIPTS.items():
+        needed = RUN_FOLDER_SCRIPTS.get(script, ["experiment.toml"] if script == "sweep" else [])
+        assert parsed_arguments(monkeypatch, script, needed).out == default, script
+
+
+@pytest.mark.parametrize("script", sorted({*RUN_FOLDER_SCRIPTS, *OUT_SCRIPTS}))
+def test_no_script_takes_the_old_flag_names(monkeypatch, capsys, script):
+    needed = RUN_FOLDER_SCRIPTS.get(script, ["experiment.toml"] if script == "sweep" else [])
+    for old in OLD_FLAGS:  # argparse refuses them (as unknown, or as the abbreviation of no flag)
+        with pytest.raises(SystemExit) as info:
+            parsed_arguments(monkeypatch, script, [*needed, old, "somewhere"])
+        assert info.value.code == 2 and f"unrecognized arguments: {old}" in capsys.readouterr().err, (script, old)
+    text = (REPO_ROOT / "scripts" / f"{script}.py").read_text()
+    assert not any(old in text for old in OLD_FLAGS), script  # nor their docstrings and help
+
+
+def test_evaluate_reads_the_runs_of_digitlab_checkpoints(monkeypatch, tmp_path, capsys):
+    """Without --checkpoints, evaluate.py looks where the dashboard does: $DIGITLAB_CHECKPOINTS."""
+    from scripts import evaluate
+
+    (tmp_path / "runs").mkdir()
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(tmp_path / "runs"))
+    with pytest.raises(SystemExit) as info:
+        evaluate.main(["--runs", "cae-z8-s0", "--summary", "--table", str(tmp_path / "none.csv")])
+    assert info.value.code == 2
+    assert f"no run folder cae-z8-s0 in {tmp_path / 'runs'}; available: none" in capsys.readouterr().err

@@ -94,7 +94,7 @@ def test_summary_marks_figures_from_fewer_seeds_than_their_row(tmp_path):
     (["--metrics", "nope"], "invalid choice: 'nope'"),
     (["--runs", "no-such-run"], "no run folder no-such-run"),
     (["--fid-per-digit", "0"], "expected a number of at least 1"),
-    (["--run-dirs", "/no/such/folder"], "no such folder"),
+    (["--checkpoints", "/no/such/folder"], "no such folder"),
     (["--set", "guidance"], "expected NAME=VALUE (e.g. guidance=1.5), got 'guidance'"),
     (["--set", "=2"], "expected NAME=VALUE"),
 ])

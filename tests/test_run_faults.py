@@ -157,7 +157,7 @@ def test_a_run_folder_asking_for_a_huge_model_is_refused_when_loaded_or_describe
 
 def test_train_py_refuses_a_huge_latent_size_in_a_sentence_before_reading_data(tmp_path):
     start = time.perf_counter()
-    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "100000000", "--out-dir", tmp_path / "runs",
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "100000000", "--checkpoints", tmp_path / "runs",
                         data=tmp_path / "no-data")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert ("error: nothing was trained: --model cae --latent-dim 100000000: cae cannot be given latent_dim = "
@@ -273,7 +273,7 @@ def test_a_listing_between_the_two_renames_does_not_make_the_save_fail(tmp_path,
 
 def test_a_damaged_resume_state_is_refused_with_advice_train_py_accepts(tmp_path, mnist_root):
     out = tmp_path / "runs"
-    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "1", "--out-dir", out, "--quiet",
+    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "1", "--checkpoints", out, "--quiet",
             "--device", "cpu"]
     resume = out / ".cae-z2-s0.inprogress" / "resume.pt"
     resume.parent.mkdir(parents=True)

@@ -1,5 +1,5 @@
 """Runs lose nothing (issue 12, points 4 and 5): run folders complete or absent, no silent overwrite,
-out-dirs checked before training, divergence named, and resuming a killed run bit for bit."""
+--checkpoints folders checked before training, divergence named, and resuming a killed run bit for bit."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def cfg(**overrides) -> TrainConfig:
 @pytest.mark.slow
 def test_a_finished_run_is_never_replaced_without_force(tmp_path, mnist_root):
     out = tmp_path / "runs"
-    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--out-dir", out, "--quiet", "--device", "cpu"]
+    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--checkpoints", out, "--quiet", "--device", "cpu"]
     assert run_script(TRAIN, *args, "--epochs", "2", data=mnist_root).returncode == 0
     before = (out / "cae-z2-s0" / "weights.pt").read_bytes()
     refused = run_script(TRAIN, *args, "--epochs", "1", data=mnist_root)
@@ -49,7 +49,7 @@ def test_a_finished_run_is_never_replaced_without_force(tmp_path, mnist_root):
 
 def test_out_dir_problems_are_found_before_training(tmp_path):
     (tmp_path / "afile").write_text("x")
-    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--out-dir", tmp_path / "afile",
+    result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--checkpoints", tmp_path / "afile",
                         data=tmp_path / "no-data")  # no data: had it trained first, it would have fetched
     assert result.returncode == 2 and "is a file" in result.stderr and "nothing was trained" in result.stderr
     assert not (tmp_path / "no-data").exists()
@@ -62,7 +62,7 @@ def test_a_diverging_run_stops_with_a_sentence(tiny, tmp_path, mnist_root):
         train(cfg(lr=1e6), tiny, out_dir=tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
     result = run_script(TRAIN, "--model", "cae", "--latent-dim", "2", "--n-train", "128", "--lr", "inf",
-                        "--out-dir", tmp_path / "runs", "--quiet", "--device", "cpu", data=mnist_root)
+                        "--checkpoints", tmp_path / "runs", "--quiet", "--device", "cpu", data=mnist_root)
     assert result.returncode == 1 and "diverged in epoch 1" in result.stderr and "Traceback" not in result.stderr
     assert list((tmp_path / "runs").iterdir()) == []
 
@@ -131,7 +131,7 @@ def test_a_resume_state_of_other_settings_is_refused(tiny, tmp_path, monkeypatch
 @pytest.mark.slow
 def test_train_py_resumes_an_interrupted_run_and_refuses_to_drop_it(tmp_path, mnist_root):
     out = tmp_path / "runs"
-    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "2", "--out-dir", out, "--quiet",
+    args = ["--model", "cae", "--latent-dim", "2", "--n-train", "128", "--epochs", "2", "--checkpoints", out, "--quiet",
             "--device", "cpu"]
     in_progress = out / ".cae-z2-s0.inprogress"
     in_progress.mkdir(parents=True)
@@ -265,7 +265,7 @@ def test_a_bad_cell_in_the_results_table_is_named_and_nothing_is_rewritten(tmp_p
     before = (root / "results.csv").read_bytes()
     with pytest.raises(TableError, match="line 2 .*value is 'abc', not a number"):
         read_table(root / "results.csv")
-    result = run_evaluate("--runs", "cae-z8-s0", "--metrics", "fid_judge", "--run-dirs", root,
+    result = run_evaluate("--runs", "cae-z8-s0", "--metrics", "fid_judge", "--checkpoints", root,
                           "--table", root / "results.csv", tmp_path=tmp_path)
     assert result.returncode == 2 and "not a number" in result.stderr and "Traceback" not in result.stderr
     assert (root / "results.csv").read_bytes() == before

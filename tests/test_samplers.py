@@ -121,15 +121,15 @@ def test_fit_samplers_script_stores_them_and_updates_the_card(tmp_path, mnist_ro
     splits = load_splits(0, root=mnist_root, fetch=False).subset(600, 64, 64)
     cfg = TrainConfig(model="mlp-cvae", model_args={"latent_dim": 2}, epochs=1, seed=0, device="cpu")
     train(cfg, splits, out_dir=tmp_path / "mlp-cvae-z2-s0", progress=False)
-    code = fit_samplers.main(["--run-dir", str(tmp_path), "--samplers", "density", "GMM (BIC)"])
+    code = fit_samplers.main(["--checkpoints", str(tmp_path), "--samplers", "density", "GMM (BIC)"])
     assert code == 0
     assert sorted(p.name for p in (tmp_path / "mlp-cvae-z2-s0" / "samplers").iterdir()) == ["density.pt", "gmm-bic.pt"]
     card = json.loads((tmp_path / "mlp-cvae-z2-s0" / "config.json").read_text())["card"]
     assert card["generation_modes"] == ["prior", "deterministic", "density", "GMM (BIC)"]
     assert card == load_run(tmp_path / "mlp-cvae-z2-s0").model.card()
-    assert fit_samplers.main(["--run-dir", str(tmp_path), "--samplers", "density"]) == 0  # kept, not refitted
+    assert fit_samplers.main(["--checkpoints", str(tmp_path), "--samplers", "density"]) == 0  # kept, not refitted
     with pytest.raises(SystemExit):
-        fit_samplers.main(["--run-dir", str(tmp_path), "--runs", "nope"])
+        fit_samplers.main(["--checkpoints", str(tmp_path), "--runs", "nope"])
 
 
 def test_sample_grid_script_draws_each_run_and_mode_side_by_side(tmp_path, capsys):

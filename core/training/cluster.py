@@ -7,30 +7,99 @@ trains with the shared trainer (:func:`core.training.trainer.train`), writes the
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 import socket
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+#: what a client sends first on an HTTP/2 connection (gRPC, hence Ray's GCS and Ray Client servers, speak
+#: HTTP/2): the connection preface, then an empty SETTINGS frame (length 0, type 4, no flags, stream 0)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+#: the HTTP/2 frame type a server's first frame must have (SETTINGS)
+HTTP2_SETTINGS = 4
+#: the ports of a Ray head node: Ray Client (ray://host:10001) and GCS (host:6379)
+CLIENT_PORT, GCS_PORT = 10001, 6379
+ADDRESS_FORMS = f"ray://host:{CLIENT_PORT} (Ray Client) or host:{GCS_PORT} (the head node's GCS)"
+
+
+def ray_client_installed() -> bool:
+    """True when Ray's client extra (``ray[client]``: the grpc package) is installed, which a
+    ``ray://`` address needs."""
+    return importlib.util.find_spec("grpc") is not None
+
+
+def _first_frame(sock: socket.socket, deadline: float) -> bytes | None:
+    """Send the HTTP/2 client preface on ``sock`` and return the first 9 bytes (a frame header) the
+    other side sends back, fewer when it closes the connection first, or None when it sends nothing
+    before ``deadline`` (``time.monotonic()``)."""
+    header = b""
+    try:
+        sock.sendall(HTTP2_PREFACE)
+        while len(header) < 9:
+            sock.settimeout(max(deadline - time.monotonic(), 0.01))
+            chunk = sock.recv(9 - len(header))
+            if not chunk:
+                break
+            header += chunk
+    except socket.timeout:
+        return header or None
+    except OSError:  # reset by the other side
+        pass
+    return header
+
 
 def check_address(address: str, timeout: float = 5.0) -> None:
-    """Fail fast when a Ray cluster's address cannot be reached (Ray itself retries for minutes).
+    """Fail fast, within ``timeout`` seconds, when ``address`` is not a Ray cluster Ray could join
+    (Ray itself retries for tens of seconds, then raises).
+
+    ``auto`` and ``local`` are left to Ray. For ``ray://host:port`` (Ray Client, port 10001 by
+    default) Ray's client extra must be installed; for it and for ``host:port`` (the head node's GCS,
+    port 6379 by default), something must listen there and speak gRPC: it must answer the HTTP/2
+    client preface with a SETTINGS frame. With ``RAY_USE_TLS`` set (a cluster with TLS) only the
+    connection is checked.
 
     Raises:
-        ConnectionError: nothing answers at the address's host and port within ``timeout`` seconds.
+        ConnectionError: not a Ray address, ``ray://`` without ``ray[client]``, nothing listening,
+            or something listening that does not speak gRPC; the message says which, in words.
     """
     if address in ("auto", "local"):
         return
-    parsed = urlparse(address if "://" in address else f"ray://{address}")
-    host, port = parsed.hostname, parsed.port or (10001 if parsed.scheme == "ray" else 6379)
-    if not host:
-        raise ConnectionError(f"{address!r} is not a Ray address (host:port or ray://host:port)")
+    client = address.startswith("ray://")
+    if "://" in address and not client:
+        raise ConnectionError(f"{address} is not a Ray address; give {ADDRESS_FORMS}")
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            pass
+        parsed = urlparse(address if client else f"//{address}")
+        host, port = parsed.hostname, parsed.port or (CLIENT_PORT if client else GCS_PORT)
+    except ValueError:  # a port that is not a number from 0 to 65535
+        host = None
+    if not host:
+        raise ConnectionError(f"{address} is not a Ray address; give {ADDRESS_FORMS}")
+    if client and not ray_client_installed():
+        raise ConnectionError(f"{address} is a Ray Client address, which needs Ray's client extra: install it with "
+                              f"pip install \"ray[client]\", or give the head node's GCS address (host:{GCS_PORT})")
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((host, port), timeout=timeout)
     except OSError as exc:
-        raise ConnectionError(f"no Ray cluster answers at {address} ({host}:{port}: "
-                              f"{exc.strerror or type(exc).__name__}); is the head node running?") from None
+        reason = "timed out" if isinstance(exc, socket.timeout) else exc.strerror or type(exc).__name__
+        raise ConnectionError(f"no Ray cluster answers at {address} ({host}:{port}: {reason}); "
+                              "is the head node running?") from None
+    with sock:
+        if os.environ.get("RAY_USE_TLS", "0").lower() in ("1", "true"):
+            return  # the cluster speaks TLS before gRPC: the connection is all that is checked
+        header = _first_frame(sock, deadline)
+    if header is None:
+        why = f"it said nothing within {timeout:g} s"
+    elif len(header) < 9:
+        why = "it closed the connection" if not header else "it does not speak gRPC"
+    elif header[3] != HTTP2_SETTINGS or int.from_bytes(header[5:9], "big") & 0x7FFFFFFF:
+        why = "it does not speak gRPC"
+    else:
+        return
+    raise ConnectionError(f"{address} answers, but not as a Ray cluster ({why}); give {ADDRESS_FORMS}")
 
 
 def train_trial(config: dict) -> None:
