@@ -10,13 +10,14 @@ from core.explore import latents as explore
 from core.explore.projections import principal_directions, project
 from core.models import build_model
 from core.models.capabilities import DIGIT_ONLY, IMAGE_AND_DIGIT
+from core.models.samplers import PerDigitGaussian, attach
 
 
 @pytest.fixture(scope="module")
 def cae():
     torch.manual_seed(0)
     model = build_model("cae", latent_dim=6).eval()
-    model.fit_latent_density(torch.randn(200, 6), torch.arange(10).repeat(20))
+    attach(model, [PerDigitGaussian().fit(torch.randn(200, 6), torch.arange(10).repeat(20))])
     return model
 
 

@@ -81,7 +81,7 @@ def test_two_epochs_lower_the_losses_and_write_a_loadable_run(small_splits, tmp_
     with torch.no_grad():
         assert (run.model.reconstruct(x) - model.reconstruct(x)).abs().max() < 2e-2
     if name == "cae":
-        assert bool(run.model.density_fitted), "after_training fitted the latent density"
+        assert "density" in run.model.samplers, "after_training fitted the latent density; the run stores it"
     images = run.model.generate(torch.arange(10), generator=torch.Generator().manual_seed(0))
     assert images.shape == (10, 1, 28, 28)
 
