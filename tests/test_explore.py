@@ -95,18 +95,6 @@ def test_principal_directions_are_orthonormal_and_sorted():
     assert abs(stds[0] - 5.0) < 0.6
 
 
-def test_judged_accuracy_counts_agreement():
-    class Stub:
-        device = torch.device("cpu")
-
-        def classify(self, x):  # predicts the digit written in the first pixel
-            return torch.log(torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() + 1e-9)
-
-    images = torch.zeros(4, 1, 28, 28)
-    images[:, 0, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    assert explore.judged_accuracy(Stub(), images, torch.tensor([1, 2, 0, 4])) == 0.75
-
-
 @pytest.mark.parametrize("n, nrow", [(1, 1), (2, 1), (7, 3), (10, 10), (20, 10)])
 def test_tile_lays_images_out_like_torchvision_make_grid(n, nrow):
     """explore.tile is numpy (torchvision's import is slow in the dashboard); same picture as make_grid."""
