@@ -27,9 +27,12 @@ DRAWN_KEY = "drawn_digit"   # the latest digit drawn or uploaded on the Draw pag
 ARCHIVE_KEY = "archive"     # this session's core.explore.archive.Archive (see session_archive())
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
-#: a 10-class palette made for categories (Tableau 10), digit d -> DIGIT_COLOURS[d]
-DIGIT_COLOURS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
+#: the dashboard's one palette: Tableau 10 (made for categories), its light grey #bab0ac replaced by
+#: the darker #79706e so that the tenth colour (digit 9) stays visible on white
+TABLEAU_10 = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+              "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
+#: digit d is drawn in DIGIT_COLOURS[d] on every page (and in the latent scatter component)
+DIGIT_COLOURS = TABLEAU_10
 
 log = logging.getLogger("digitlab.dashboard")
 
@@ -340,12 +343,19 @@ def skip_note(run: RunInfo, capability: str) -> None:
 
 
 def input_mode_for(run: RunInfo, mode: str) -> str:
-    """The input mode a run is shown with: ``mode`` when it accepts it, else its first one, with a
-    caption saying so (an unsupervised model never takes the digit)."""
+    """The input mode a run is shown with: ``mode`` when it accepts it, else the one it encodes with
+    (:func:`core.models.capabilities.encoder_input`), with a caption saying so (an unsupervised model
+    never takes the digit)."""
+    from core.models.capabilities import IMAGE_ONLY, encoder_input
+
     if mode in run.input_modes:
         return mode
-    st.caption(f"From the image only: {plain(run.display_name)} does not take the digit.")
-    return run.input_modes[0]
+    served = encoder_input(run)
+    if served == IMAGE_ONLY:
+        st.caption(f"From the image only: {plain(run.display_name)} does not take the digit.")
+    else:
+        st.caption(f"From the image and its digit: {plain(run.display_name)} does not take the image alone.")
+    return served
 
 
 def show_images(images, nrow: int, caption: str | None = None, scale: int = 3) -> None:

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.data.mnist import load_mnist, load_splits
     from core.evaluation.evaluator import FID_SEED, FeatureStore
-    from core.evaluation.metrics import frechet_distance
+    from core.evaluation.metrics import classifier_accuracy, frechet_distance
     from core.models.capabilities import GENERATE, JUDGE, N_CLASSES, RECONSTRUCT
     from core.runs.format import CheckpointError, list_run_dirs
     from core.runs.store import load_run
@@ -147,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         made = time.perf_counter() - start
         fid = frechet_distance(store.real_features("inception-pool"), store.features("inception-pool", images, spec))
         row = {"set": spec, "n": int(images.shape[0]), "fid_inception": round(fid, 2),
-               "judge_accuracy": None if judge is None else round(float(
-                   (judge.classify(images).argmax(1) == labels).float().mean()), 4),
+               "judge_accuracy": None if judge is None else round(classifier_accuracy(judge, images, labels), 4),
                **{k: round(v, 4) for k, v in pixel_statistics(images).items()},
                "changed": args.set or None, "zero_below": args.zero_below,
                "seconds_images": round(made, 1), "seconds": round(time.perf_counter() - start, 1)}

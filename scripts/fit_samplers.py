@@ -6,9 +6,10 @@
 
 For each run: the deterministic codes of its own training split (the split seed and size in its
 config.json; image+digit codes where the encoder takes the digit) are computed once, every chosen
-sampler is fitted on them (except one whose name is already one of the model's own generation modes,
-like seed 000's built-in "density") and written to ``<run>/samplers/<name>.pt``; then the run's model card in
-config.json is updated, so the catalogue lists the new generation modes. A sampler already stored is
+sampler is fitted on them (except one whose name is a generation mode the model draws itself) and
+written to ``<run>/samplers/<name>.pt``; then the run's model card in config.json is updated, so the
+catalogue lists the new generation modes. Seed 000's CAE and CVAE fit their "density" at the end of
+training already (it is their own mode's sampler); this script fits it only where it is missing. A sampler already stored is
 kept unless --force. Each sampler then appears as a generation mode in the dashboard's grids, its
 on-demand scores and ``evaluate.py --all-modes``.
 """
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.runs:
                 print(f"{name}: {run.model.describe()} does not encode images, so no latent sampler applies")
             continue
-        own = [s for s in args.samplers if is_own_mode(run.model, s)]  # e.g. seed 000's built-in density
+        own = [s for s in args.samplers if is_own_mode(run.model, s)]
         if own and args.runs:
             print(f"{name}: {', '.join(own)} is one of the model's own generation modes; not fitted again")
         todo = [s for s in args.samplers if s not in own

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY  # noqa: E402
+from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY, encoder_input  # noqa: E402
 from core.paths import checkpoint_root  # noqa: E402
 from core.runs.catalog import is_judge, list_runs
 from core.runs.format import CheckpointError
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
             except CheckpointError as exc:
                 print(f"{run.name}: cannot load ({exc})")
                 continue
-            modes = list(dict.fromkeys(m if m in model.input_modes else model.input_modes[0] for m in PAGE_MODES))
+            # what the page shows for each encoder input it offers (dashboard/common.py input_mode_for)
+            modes = list(dict.fromkeys(m if m in model.input_modes else encoder_input(model) for m in PAGE_MODES))
             entries = {}
             for n in args.sizes:
                 idx = torch.as_tensor(np.sort(np.random.default_rng(0).choice(len(test_x), size=n, replace=False)))

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from core.models import build_model
+from core.models.samplers import PerDigitGaussian, attach
 from core.models.seed000 import ConditionalAutoencoder
 from core.runs.format import CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, list_run_dirs, run_name
 from core.runs.store import Run, load_run, save_run
@@ -24,7 +25,7 @@ def trained_like_model(name: str):
     model = build_model(name, latent_dim=LATENT, hidden_dim=HIDDEN)
     if isinstance(model, ConditionalAutoencoder):
         gen = torch.Generator().manual_seed(1)
-        model.fit_latent_density(torch.randn(100, LATENT, generator=gen) * 2 + 1, torch.arange(100) % 10)
+        attach(model, [PerDigitGaussian().fit(torch.randn(100, LATENT, generator=gen) * 2 + 1, torch.arange(100) % 10)])
     return model.eval()
 
 
@@ -46,7 +47,9 @@ def edit_config(path, **changes):
 def test_config_describes_the_run(tmp_path, name):
     model, path = save(tmp_path, name)
     assert path == tmp_path / "run"
-    assert sorted(p.name for p in path.iterdir()) == sorted([CONFIG, WEIGHTS, HISTORY, METRICS])
+    fitted = ["samplers"] if model.samplers else []  # the CAE's density, fitted like after training
+    assert sorted(p.name for p in path.iterdir()) == sorted([CONFIG, WEIGHTS, HISTORY, METRICS, *fitted])
+    assert sorted(p.name for p in (path / "samplers").glob("*.pt")) == (["density.pt"] if fitted else [])
     config = json.loads((path / CONFIG).read_text())
     assert config["model"] == name
     assert config["model_args"] == {"latent_dim": LATENT, "hidden_dim": HIDDEN}
@@ -97,8 +100,8 @@ def test_load_run_round_trip(tmp_path, name):
     b = model.generate(labels, generator=torch.Generator().manual_seed(2))
     assert (a - b).abs().max() < 2e-2
     if isinstance(model, ConditionalAutoencoder):
-        assert bool(run.model.density_fitted)
-        assert torch.allclose(run.model.density_mean, model.density_mean, atol=1e-2)
+        loaded, saved = run.model.samplers["density"], model.samplers["density"]
+        assert torch.equal(loaded.mean, saved.mean) and torch.equal(loaded.scale_tril, saved.scale_tril)
 
 
 def test_full_precision_round_trip_is_exact(tmp_path):

@@ -67,7 +67,8 @@ def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
                         "--checkpoints", out, "--quiet", "--device", "cpu", data=mnist_root, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = out / "cae-z4-s0"
-    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "weights.pt"]
+    assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "samplers",
+                                                         "weights.pt"]  # samplers/: the CAE's fitted density
     assert str(run_dir) in result.stdout and "classification_accuracy=" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "cae" and config["model_args"]["latent_dim"] == 4
@@ -79,7 +80,8 @@ def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["classification_accuracy"]["n"] == 10_000
     run = load_run(run_dir)
-    assert run.model.latent_dim == 4 and bool(run.model.density_fitted)
+    assert run.model.latent_dim == 4 and "density" in run.model.samplers
+    assert (run_dir / "samplers" / "density.pt").is_file()  # fitted after training, stored beside the weights
     assert list(tmp_path.iterdir()) == [out], "nothing written outside --checkpoints"
 
 

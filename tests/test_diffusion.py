@@ -152,11 +152,11 @@ def test_generation_modes_are_their_names_and_carry_their_description():
 def test_the_shipped_run_draws_the_digits_asked_for():
     """The shipped diffusion run's default mode, read by the judge: a sampler that paired the clipped
     x̂0 with the raw predicted noise drew the asked digit in 0.71 of 100 images (0.26 at 50 steps)."""
-    from core.explore.latents import judged_accuracy
+    from core.evaluation.metrics import classifier_accuracy
     from core.runs.store import load_run
 
     model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
     judge = load_run(REPO_ROOT / "checkpoints" / "judge-s0").model.eval()
     labels = torch.arange(10).repeat(3)
     images = model.generate(labels, torch.Generator().manual_seed(0))
-    assert judged_accuracy(judge, images, labels) >= 0.9
+    assert classifier_accuracy(judge, images, labels) >= 0.9

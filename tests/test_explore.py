@@ -10,13 +10,14 @@ from core.explore import latents as explore
 from core.explore.projections import principal_directions, project
 from core.models import build_model
 from core.models.capabilities import DIGIT_ONLY, IMAGE_AND_DIGIT
+from core.models.samplers import PerDigitGaussian, attach
 
 
 @pytest.fixture(scope="module")
 def cae():
     torch.manual_seed(0)
     model = build_model("cae", latent_dim=6).eval()
-    model.fit_latent_density(torch.randn(200, 6), torch.arange(10).repeat(20))
+    attach(model, [PerDigitGaussian().fit(torch.randn(200, 6), torch.arange(10).repeat(20))])
     return model
 
 
@@ -93,18 +94,6 @@ def test_principal_directions_are_orthonormal_and_sorted():
     assert np.allclose(directions @ directions.T, np.eye(3), atol=1e-5)
     assert stds[0] > stds[1] > stds[2]
     assert abs(stds[0] - 5.0) < 0.6
-
-
-def test_judged_accuracy_counts_agreement():
-    class Stub:
-        device = torch.device("cpu")
-
-        def classify(self, x):  # predicts the digit written in the first pixel
-            return torch.log(torch.nn.functional.one_hot(x[:, 0, 0, 0].long(), 10).float() + 1e-9)
-
-    images = torch.zeros(4, 1, 28, 28)
-    images[:, 0, 0, 0] = torch.tensor([1.0, 2.0, 3.0, 4.0])
-    assert explore.judged_accuracy(Stub(), images, torch.tensor([1, 2, 0, 4])) == 0.75
 
 
 @pytest.mark.parametrize("n, nrow", [(1, 1), (2, 1), (7, 3), (10, 10), (20, 10)])

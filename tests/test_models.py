@@ -10,6 +10,7 @@ from torch import nn
 
 from core.models import REGISTRY, DigitModel, UnsupportedCapability, build_model, model_class
 from core.models.capabilities import ALL_CAPABILITIES, DIGIT_ONLY, IMAGE_AND_DIGIT, IMAGE_ONLY, INPUT_MODES, N_PIXELS
+from core.models.samplers import PerDigitGaussian, attach
 from core.models.seed000 import DENSITY, DETERMINISTIC, POSTERIOR, ConditionalAutoencoder, ConditionalVAE, input_mode_of
 
 # float(loss) on tensors that carry gradients is intended here
@@ -46,7 +47,7 @@ def inputs(mode: str, x, y):
 def fit_density(model: ConditionalAutoencoder, seed: int = 0) -> None:
     gen = torch.Generator().manual_seed(seed)
     labels = torch.arange(200) % 10
-    model.fit_latent_density(torch.randn(200, model.latent_dim, generator=gen), labels)
+    attach(model, [PerDigitGaussian().fit(torch.randn(200, model.latent_dim, generator=gen), labels)])
 
 
 def ready_to_sample(name: str) -> DigitModel:
@@ -160,7 +161,7 @@ def test_generate_shapes_in_every_mode(name):
 @pytest.mark.parametrize("name", MODEL_NAMES)
 def test_density_mode_needs_a_fitted_density(name):
     model = make(name)
-    assert not bool(model.density_fitted)
+    assert "density" not in model.samplers
     if model.generation_modes[0] == DENSITY:
         with pytest.raises(ValueError, match="fitted"):
             model.generate(torch.tensor([1, 2]))
@@ -169,7 +170,8 @@ def test_density_mode_needs_a_fitted_density(name):
     # deterministic mode needs no density
     assert model.generate(torch.tensor([1, 2]), mode=DETERMINISTIC).shape == (2, 1, 28, 28)
     fit_density(model)
-    assert bool(model.density_fitted)
+    assert isinstance(model.samplers["density"], PerDigitGaussian)
+    assert model.generation_modes == type(model).generation_modes  # it fills the declared mode, adds none
     assert model.generate(torch.tensor([1, 2])).shape == (2, 1, 28, 28)
 
 
@@ -199,33 +201,29 @@ def test_deterministic_mode_gives_one_image_per_digit(name):
     assert torch.allclose(images, model.decode(model.encode(None, labels)), atol=1e-6)
 
 
-def test_cae_fit_latent_density_estimates_mean_and_covariance():
+def test_cae_density_mode_draws_from_the_fitted_per_digit_gaussian():
     model = make("cae", latent_dim=3)
     gen = torch.Generator().manual_seed(0)
     labels = torch.arange(5000) % 10
     scale = torch.tensor([[1.0, 0.0, 0.0], [0.5, 2.0, 0.0], [0.0, -1.0, 0.5]])
     z = torch.randn(5000, 3, generator=gen) @ scale.T + labels[:, None].float()
-    model.fit_latent_density(z, labels, ridge=0.0)
-    for digit in range(10):
-        codes = z[labels == digit]
-        assert torch.allclose(model.density_mean[digit], codes.mean(0), atol=1e-5)
-        L = model.density_scale_tril[digit]
-        assert torch.allclose(L, L.tril())
-        assert torch.allclose(L @ L.T, torch.cov(codes.T), atol=1e-4)
+    density = PerDigitGaussian(ridge=0.0).fit(z, labels)
+    attach(model, [density])
     # samples follow the fitted Gaussian: intercept the decoder to see the codes
     model.decode = lambda z, y=None: z
     draws = model.generate(torch.full((20_000,), 6), generator=torch.Generator().manual_seed(5))
-    assert torch.allclose(draws.mean(0), model.density_mean[6], atol=0.08)
-    assert torch.allclose(torch.cov(draws.T), model.density_scale_tril[6] @ model.density_scale_tril[6].T, atol=0.15)
+    assert torch.allclose(draws.mean(0), density.mean[6], atol=0.08)
+    assert torch.allclose(torch.cov(draws.T), density.scale_tril[6] @ density.scale_tril[6].T, atol=0.15)
+    assert torch.allclose(draws.mean(0), z[labels == 6].mean(0), atol=0.08)
 
 
-def test_cae_fit_latent_density_needs_two_codes_per_digit():
+def test_after_training_needs_two_codes_per_digit():
     model = make("cae")
     labels = torch.tensor([d for d in range(10) for _ in range(2)])
     labels[-1] = 0  # digit 9 now has one code
     with pytest.raises(ValueError, match="digit 9"):
-        model.fit_latent_density(torch.randn(20, LATENT), labels)
-    assert not bool(model.density_fitted)
+        model.after_training(torch.rand(20, 1, 28, 28), labels)
+    assert model.samplers == {}
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
@@ -233,10 +231,14 @@ def test_after_training_fits_the_density_on_image_digit_codes(name):
     model = make(name)
     x, y = batch(60, seed=3)
     model.after_training(x, y, batch_size=7)
-    assert bool(model.density_fitted)
+    density = model.samplers["density"]
+    assert isinstance(density, PerDigitGaussian) and not any("density" in key for key in model.state_dict())
     codes = model.encode(x, y)
     for digit in range(10):
-        assert torch.allclose(model.density_mean[digit], codes[y == digit].mean(0), atol=1e-5)
+        assert torch.allclose(density.mean[digit], codes[y == digit].mean(0), atol=1e-5)
+        own = codes[y == digit].double()
+        cov = torch.cov(own.T) + 1e-4 * torch.eye(LATENT, dtype=torch.float64)
+        assert torch.allclose((density.scale_tril[digit] @ density.scale_tril[digit].T).double(), cov, atol=1e-4)
 
 
 def test_cvae_posterior_mode_draws_from_the_digit_posterior():

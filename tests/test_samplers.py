@@ -5,7 +5,10 @@ scripts/fit_samplers.py."""
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -20,7 +23,10 @@ from core.models.samplers import (
     load_samplers,
     save_sampler,
 )
+from core.paths import SHIPPED_CHECKPOINTS
 from core.runs.store import load_run, save_run
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def mixture_codes(n_per_digit: int = 400, seed: int = 0):
@@ -105,10 +111,111 @@ def test_samplers_become_generation_modes_of_the_loaded_run(tmp_path):
     images = loaded.generate(torch.tensor([1, 2, 3]), torch.Generator().manual_seed(0), "GMM (BIC)")
     assert images.shape == (3, 1, 28, 28) and 0 <= float(images.min()) <= float(images.max()) <= 1
     assert loaded.generation_mode("density").source == "Ghosh et al. 2020"
-    # seed 000's models keep their built-in density; only new names are added
+    # seed 000's models declare the density mode: the Gaussian fills it in place, other samplers come after
     cae = attach(build_model("cae", latent_dim=2), [PerDigitGaussian().fit(codes, labels),
                                                     PerDigitMixture().fit(codes, labels)])
     assert list(cae.generation_modes) == ["density", "deterministic", "GMM (BIC)"]
+    assert list(cae.samplers) == ["density", "GMM (BIC)"] and cae.extra_modes == ["GMM (BIC)"]
+
+
+def test_attaching_to_one_model_leaves_its_class_and_other_models_alone():
+    codes, labels = mixture_codes(30)
+    cls = type(build_model("conv-vae"))
+    declared_modes, declared_capabilities = cls.generation_modes, cls.capabilities
+    one, other = build_model("conv-vae"), build_model("conv-vae")
+    attach(one, [PerDigitGaussian().fit(codes, labels)])
+    assert list(one.generation_modes) == ["density"] and one.can("generate")
+    assert other.generation_modes == () and not other.can("generate") and other.samplers == {}
+    assert cls.generation_modes is declared_modes == () and cls.capabilities is declared_capabilities
+    assert "generate" not in cls.capabilities and "generation_modes" not in vars(one)
+    # a model's modes are its class's and its samplers': they are not rewritten in place
+    with pytest.raises(AttributeError, match="attach"):
+        one.generation_modes = ("dream",)
+    with pytest.raises(AttributeError, match="attach"):
+        one.capabilities = frozenset()
+    # seed 000's declared density mode is filled on one CAE only
+    cae, bare = build_model("cae", latent_dim=2), build_model("cae", latent_dim=2)
+    attach(cae, [PerDigitGaussian().fit(codes, labels)])
+    assert cae.generate(torch.tensor([3]), torch.Generator().manual_seed(0)).shape == (1, 1, 28, 28)
+    with pytest.raises(ValueError, match="not fitted yet"):
+        bare.generate(torch.tensor([3]), torch.Generator().manual_seed(0))
+
+
+def test_density_buffers_of_old_weights_load_into_the_density_sampler():
+    """Weights written while seed 000's density lived in them (three buffers) load strictly; the
+    buffers become the density sampler with the same numbers, and draw what they drew."""
+    codes, labels = mixture_codes(30)
+    fitted = PerDigitGaussian().fit(codes, labels)
+    torch.manual_seed(0)
+    model = build_model("cae", latent_dim=2).eval()
+    old = {**model.state_dict(), "density_mean": fitted.mean.half(), "density_scale_tril": fitted.scale_tril.half(),
+           "density_fitted": torch.ones((), dtype=torch.bool)}
+    loaded = build_model("cae", latent_dim=2).eval()
+    loaded.load_state_dict(old)  # strict
+    density = loaded.samplers["density"]
+    assert torch.equal(density.mean, fitted.mean.half().float()) and density.ridge == 1e-4
+    labels = torch.tensor([0, 4, 4, 9])
+    eps = torch.randn(4, 2, 1, generator=torch.Generator().manual_seed(7))
+    by_hand = model.decode(density.mean[labels] + (density.scale_tril[labels] @ eps).squeeze(-1))
+    assert torch.equal(loaded.generate(labels, torch.Generator().manual_seed(7)), by_hand)
+    unfitted = {**model.state_dict(), "density_mean": torch.zeros(10, 2), "density_scale_tril": torch.eye(2).repeat(10, 1, 1),
+                "density_fitted": torch.zeros((), dtype=torch.bool)}
+    bare = build_model("cae", latent_dim=2)
+    bare.load_state_dict(unfitted)
+    assert bare.samplers == {}
+    with pytest.raises(RuntimeError, match="Unexpected"):  # anything else unexpected is still refused
+        build_model("cae", latent_dim=2).load_state_dict({**model.state_dict(), "stray": torch.zeros(1)})
+
+
+@pytest.mark.parametrize("run", ["cae-z16-s0", "cvae-z16-s0"])
+def test_the_shipped_density_mode_draws_the_images_it_drew_before_the_conversion(run):
+    """tests/fixtures/density_before.pt holds the images the density mode drew, before the density
+    moved from the weights' buffers to samplers/density.pt (commit 3e6827e's code and files, CPU, a
+    generator seeded 0): the converted run draws the same images, bit for bit."""
+    before = torch.load(REPO / "tests" / "fixtures" / "density_before.pt", weights_only=True)
+    loaded = load_run(SHIPPED_CHECKPOINTS / run)
+    assert not any(key.startswith("density") for key in torch.load(loaded.path / "weights.pt", weights_only=True))
+    assert isinstance(loaded.model.samplers["density"], PerDigitGaussian)
+    images = loaded.model.generate(before["labels"], torch.Generator().manual_seed(before["generator_seed"]), "density")
+    assert torch.equal(images, before["images"][run])
+
+
+def test_convert_density_moves_the_buffers_into_the_sampler_file_once(tmp_path, capsys):
+    from core.explore.projections import SHIPPED_NAME, read_shipped
+    from scripts import convert_density
+
+    run = tmp_path / "cae-z8-s0"
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", run)
+    density = torch.load(run / "samplers" / "density.pt", weights_only=True)["state"]
+    (run / "samplers" / "density.pt").unlink()
+    state = torch.load(run / "weights.pt", weights_only=True)
+    # the run as it was shipped before the conversion: the density as float16 buffers in the weights
+    torch.save({**state, "density_mean": density["mean"].half(), "density_scale_tril": density["scale_tril"].half(),
+                "density_fitted": torch.ones((), dtype=torch.bool)}, run / "weights.pt")
+    key = next(k for k in np.load(run / SHIPPED_NAME).files if k != "weights_sha1")
+    assert read_shipped(run, key) is None  # stamped for the shipped (converted) weights, not these
+    write_projection_stamp(run)
+    projection = read_shipped(run, key)
+    before = load_run(run).model.generate(torch.arange(10), torch.Generator().manual_seed(3))
+    assert convert_density.main(["--run-dir", str(tmp_path)]) == 0
+    assert "identical" in capsys.readouterr().out
+    after = torch.load(run / "weights.pt", weights_only=True)
+    assert set(after) == set(state) and all(torch.equal(after[k], state[k]) for k in state)
+    stored = torch.load(run / "samplers" / "density.pt", weights_only=True)["state"]
+    assert torch.equal(stored["mean"], density["mean"].half())
+    assert torch.equal(load_run(run).model.generate(torch.arange(10), torch.Generator().manual_seed(3)), before)
+    np.testing.assert_array_equal(read_shipped(run, key), projection)  # re-stamped, still valid
+    assert convert_density.main(["--run-dir", str(tmp_path)]) == 0  # a second pass changes nothing
+    assert "no density in its weights; left as it is" in capsys.readouterr().out
+
+
+def write_projection_stamp(run) -> None:
+    """Stamp the run's shipped projections with its current weights (as they were before the conversion)."""
+    from core.explore.projections import SHIPPED_NAME, weights_digest
+
+    with np.load(run / SHIPPED_NAME) as data:
+        entries = {k: data[k] for k in data.files if k != "weights_sha1"}
+    np.savez_compressed(run / SHIPPED_NAME, weights_sha1=np.array(weights_digest(run)), **entries)
 
 
 @pytest.mark.slow

@@ -10,7 +10,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.device import resolve_device
-from core.evaluation.evaluator import classification_accuracy, evaluate_test_metrics, reconstruction_error
+from core.evaluation.evaluator import evaluate_test_metrics, reconstruction_error
+from core.evaluation.metrics import classifier_accuracy
 from core.models import REGISTRY, DigitModel
 from core.models.capabilities import CLASSIFY, IMAGE_ONLY, INPUT_MODES, RECONSTRUCT
 from core.models.functional import bce_per_image
@@ -62,7 +63,7 @@ def test_two_epochs_lower_the_losses_and_write_a_loadable_run(small_splits, tmp_
     assert all(m["n"] == 500 and m["protocol"] for m in metrics.values())
     # the metrics are those of the returned model on the 500 test images
     test_x, test_y = small_splits.test_x, small_splits.test_y
-    assert metrics["classification_accuracy"]["value"] == classification_accuracy(model, test_x, test_y)
+    assert metrics["classification_accuracy"]["value"] == classifier_accuracy(model, test_x, test_y)
     assert metrics["reconstruction_bce"]["value"] == pytest.approx(reconstruction_error(model, test_x, test_y))
     assert metrics["reconstruction_bce_image_only"]["value"] == pytest.approx(reconstruction_error(model, test_x, None))
     assert 0 < metrics["reconstruction_bce"]["value"] < 784 * math.log(2)  # better than p = 0.5 everywhere
@@ -81,7 +82,7 @@ def test_two_epochs_lower_the_losses_and_write_a_loadable_run(small_splits, tmp_
     with torch.no_grad():
         assert (run.model.reconstruct(x) - model.reconstruct(x)).abs().max() < 2e-2
     if name == "cae":
-        assert bool(run.model.density_fitted), "after_training fitted the latent density"
+        assert "density" in run.model.samplers, "after_training fitted the latent density; the run stores it"
     images = run.model.generate(torch.arange(10), generator=torch.Generator().manual_seed(0))
     assert images.shape == (10, 1, 28, 28)
 
@@ -217,11 +218,11 @@ def digits_as_images(labels):
 def test_classification_accuracy_of_perfect_and_wrong_predictors():
     labels = torch.arange(25) % 10
     x = digits_as_images(labels)
-    assert classification_accuracy(Stub(), x, labels, batch_size=7) == 1.0
-    assert classification_accuracy(Stub(offset=1), x, labels, batch_size=7) == 0.0
+    assert classifier_accuracy(Stub(), x, labels, batch_size=7) == 1.0
+    assert classifier_accuracy(Stub(offset=1), x, labels, batch_size=7) == 0.0
     half = labels.clone()
     half[::2] = (half[::2] + 1) % 10  # 13 of 25 labels changed
-    assert classification_accuracy(Stub(), x, half, batch_size=4) == pytest.approx(12 / 25)
+    assert classifier_accuracy(Stub(), x, half, batch_size=4) == pytest.approx(12 / 25)
 
 
 def test_reconstruction_error_is_the_mean_bce_per_image():

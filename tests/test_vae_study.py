@@ -15,6 +15,9 @@ from streamlit.testing.v1 import AppTest
 from core.models.seed004 import ConvolutionalVAE
 from core.paths import SHIPPED_CHECKPOINTS
 from core.studies.vae_study import (
+    ABLATION_FILE,
+    BASE,
+    BETA_FILE,
     EXPERIMENTS,
     STUDY_DIR,
     StudyRun,
@@ -128,6 +131,23 @@ def test_the_grids_as_the_issue_lists_them():
         all_runs(["betas"])
 
 
+def test_the_experiment_files_are_the_grids_and_name_the_runs():
+    """experiments/seed004_beta.toml and seed004_ablation.toml are the one source of the β values, the
+    regularizers and the seeds, and a run has the name scripts/sweep.py gives it (run_names)."""
+    from core.training.experiments import load_experiment, run_names
+
+    for name, path, study_variants in (("beta", BETA_FILE, EXPERIMENTS["beta"].variants),
+                                       ("ablation", ABLATION_FILE, EXPERIMENTS["ablation"].variants[1:])):
+        planned = load_experiment(path).runs
+        assert [v.model_args for v in study_variants] == list({str(r.model_args): r.model_args for r in planned}.values())
+        assert EXPERIMENTS[name].seeds == tuple(dict.fromkeys(r.seed for r in planned))
+        mine = [r for r in EXPERIMENTS[name].runs() if r.variant in study_variants]
+        assert sorted(r.key for r in mine) == sorted(run_names(planned)), name
+    assert StudyRun(BASE, 1).key == "conv-vae-z2-s1-beta1.0" == StudyRun(EXPERIMENTS["beta"].variants[2], 1).key
+    assert StudyRun(BASE, 0, fold=3).key == "conv-vae-z2-s0-beta1.0-cv3"
+    assert StudyRun(Variant("x", (("dropout", 0.5),)), 2).key == "conv-vae-z2-s2-beta1.0-dropout0.5"  # outside the grid
+
+
 def test_cross_validation_folds_are_disjoint_and_cover_the_pool(mnist_splits):
     settings = StudySettings(n_train=40)
     seen = []
@@ -143,15 +163,17 @@ def test_cross_validation_folds_are_disjoint_and_cover_the_pool(mnist_splits):
 
 
 def test_latent_summary_counts_active_dimensions():
+    torch.manual_seed(0)  # reproducible; the counts below hold for each of 60 seeds tried
     model = ConvolutionalVAE().eval()
     with torch.no_grad():
         model.to_mu.weight.zero_()
         model.to_mu.bias.fill_(0.3)  # constant posterior mean: no dimension carries anything
     summary_ = latent_summary(model, torch.rand(30, 1, 28, 28))
     assert summary_["active_dims"] == 0 and summary_["mu"].shape == (30, 2)
-    with torch.no_grad():
-        model.to_mu.weight[0].normal_(0, 1)
-    assert latent_summary(model, torch.rand(30, 1, 28, 28))["active_dims"] == 1
+    with torch.no_grad():  # an untrained encoder codes uniform noise nearly alike: images of 30 brightnesses
+        model.to_mu.weight[0].normal_(0, 10)  # and a strong weight make dimension 0 vary (Var > 0.03 > 0.01)
+    images = torch.rand(30, 1, 28, 28) * torch.linspace(0, 1, 30).reshape(-1, 1, 1, 1)
+    assert latent_summary(model, images)["active_dims"] == 1
 
 
 def test_mean_std_is_the_sample_std():
@@ -201,11 +223,12 @@ def test_the_script_runs_a_grid_resumes_and_refuses_bad_arguments(tmp_path, mnis
     args = ["--experiments", "cv", "--n-train", "40", "--n-val", "16", "--n-test", "16", "--epochs", "1",
             "--jobs", "1", "--timing-epochs", "1", "--timing-n-train", "32", "--out", str(out)]
     assert vae_study.main(args) == 0
-    assert sorted(p.name for p in out.glob("*.json")) == [f"cv{k}-b1-s0.json" for k in range(5)] + ["timing-cpu.json"]
-    first = (out / "cv0-b1-s0.json").stat().st_mtime_ns
+    assert sorted(p.name for p in out.glob("*.json")) == [f"conv-vae-z2-s0-beta1.0-cv{k}.json" for k in range(5)] + [
+        "timing-cpu.json"]
+    first = (out / "conv-vae-z2-s0-beta1.0-cv0.json").stat().st_mtime_ns
     assert vae_study.main(args + ["--timing", "none"]) == 0
     assert "5 already done, 0 to train" in capsys.readouterr().out
-    assert (out / "cv0-b1-s0.json").stat().st_mtime_ns == first
+    assert (out / "conv-vae-z2-s0-beta1.0-cv0.json").stat().st_mtime_ns == first
     assert vae_study.main(["--markdown", "--out", str(out)]) == 0
     table = capsys.readouterr().out
     assert "| reconstruction BCE |" in table and "| 1 | " in table and "not measured" in table
@@ -268,7 +291,7 @@ def test_the_shipped_study_is_complete_and_the_page_shows_it(monkeypatch):
     folder = SHIPPED_CHECKPOINTS / STUDY_DIR
     records, bad = load_records(folder)
     assert bad == [] and set(records) == {run.key for run in all_runs()}
-    assert all(r["settings"] == records["b1-s0"]["settings"] for r in records.values())  # one protocol
+    assert all(r["settings"] == records[StudyRun(BASE, 0).key]["settings"] for r in records.values())  # one protocol
     assert "cpu" in load_timings(folder) and len(load_timings(folder)["cpu"]["epochs"]) >= 3
     size = sum(p.stat().st_size for p in folder.iterdir())
     assert size < 2_000_000  # small files, no weights

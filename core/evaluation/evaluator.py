@@ -22,20 +22,13 @@ from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 
-from core.evaluation.metrics import Progress, accuracy, extract, frechet_distance
+from core.evaluation.metrics import Progress, accuracy, classifier_accuracy, extract, frechet_distance
 from core.evaluation.metrics import inception_score as inception_score_of
 from core.evaluation.specs import GENERATED_METRICS, IS_SPLITS, METRICS, UNCONDITIONAL_MODE, MetricSpec
 from core.models.base import DigitModel
 from core.models.capabilities import GENERATE, IMAGE_AND_DIGIT, IMAGE_ONLY, N_CLASSES, encoder_input
 from core.models.functional import bce_per_image
 from core.paths import cache_root
-
-
-@torch.no_grad()
-def classification_accuracy(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Fraction of images ``x`` (N, 1, 28, 28) whose argmax of ``model.classify`` equals ``y`` (N,)
-    (seed 000 eq. 4; the counting is torchmetrics' multiclass accuracy)."""
-    return accuracy(extract(model.classify, x, batch_size, model.device), y)
 
 
 @torch.no_grad()
@@ -396,7 +389,7 @@ def inception_score(spec: MetricSpec, model: DigitModel | None, store: FeatureSt
 @computation
 def classification(spec: MetricSpec, model: DigitModel, store: FeatureStore, sets: SampleSets) -> dict[str, Any]:
     """The model's own classification of the test images, image alone."""
-    return {"value": classification_accuracy(model, store.test_x, store.test_y), "n": int(store.test_x.shape[0]),
+    return {"value": classifier_accuracy(model, store.test_x, store.test_y), "n": int(store.test_x.shape[0]),
             "mode": IMAGE_ONLY}
 
 

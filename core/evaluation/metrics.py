@@ -5,9 +5,14 @@ Accuracy (eq. 1), A.3.2 FID (eq. 2, Heusel et al. 2017), A.3.3 Inception Score (
 al. 2016), A.3.4 Classification Accuracy (eq. 4).
 
 The networks (InceptionV3, the judge) only *extract* features or logits here (:func:`extract`);
-the statistics (Fréchet distance, Inception Score, accuracy) are torchmetrics' own code, fed with
-the extracted arrays through an identity "feature network". That split lets the evaluation cache
-the 10,000 test images' features once per extractor instead of recomputing them for every run.
+the Fréchet distance and the Inception Score are torchmetrics' own code, fed with the extracted
+arrays through an identity "feature network". That split lets the evaluation cache the 10,000 test
+images' features once per extractor instead of recomputing them for every run.
+
+:func:`accuracy` is the one place that counts how often a classifier reads the digit asked for
+(seed 000's Generated Images Accuracy and Classification Accuracy, the dashboard's judged grids,
+the noise study); :func:`classifier_accuracy` runs a model's ``classify`` and counts with it. Both
+need torch only: torchmetrics (seconds to import) is imported where the FID and IS are computed.
 """
 
 from __future__ import annotations
@@ -17,9 +22,6 @@ from typing import Callable, Iterable
 
 import torch
 from torch import nn
-from torchmetrics.functional.classification import multiclass_accuracy
-from torchmetrics.image.fid import FrechetInceptionDistance
-from torchmetrics.image.inception import InceptionScore
 
 #: optional progress wrapper, e.g. ``functools.partial(tqdm, desc=...)``; receives an iterable
 Progress = Callable[[Iterable], Iterable]
@@ -74,6 +76,8 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
         raise ValueError(f"need two (N, d) feature sets with the same d, got {tuple(real.shape)} and {tuple(fake.shape)}")
     if real.shape[0] < 2 or fake.shape[0] < 2:
         raise ValueError("the Fréchet distance needs at least 2 feature vectors in each set")
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
     metric = FrechetInceptionDistance(feature=_Precomputed(real.shape[1]), reset_real_features=False)
     metric.set_dtype(torch.float64)
     metric.update(real.double(), real=True)
@@ -100,6 +104,8 @@ def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 0) -> tu
     """
     if logits.dim() != 2 or logits.shape[0] < splits or splits < 1:
         raise ValueError(f"need (N, C) logits with N >= splits >= 1, got {tuple(logits.shape)} and splits={splits}")
+    from torchmetrics.image.inception import InceptionScore
+
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
         metric = InceptionScore(feature=_Precomputed(logits.shape[1]), splits=int(splits))
@@ -112,15 +118,28 @@ def inception_score(logits: torch.Tensor, splits: int = 10, seed: int = 0) -> tu
 
 
 def accuracy(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of rows whose argmax equals the label (seed 000 eqs. 1 and 4), via torchmetrics.
+    """Fraction of rows whose argmax equals the label (seed 000 eqs. 1 and 4): the share of images a
+    classifier reads as the digit asked for. Counted in float32, the same figure as torchmetrics'
+    micro-averaged ``multiclass_accuracy`` (tested), without importing torchmetrics.
 
     Args:
-        logits: float (N, 10) logits or log-probabilities; labels: int64 (N,) digits 0–9.
+        logits: float (N, C) logits, log-probabilities or probabilities; labels: int64 (N,) digits.
 
     Raises:
-        ValueError: shapes disagree.
+        ValueError: shapes disagree, or no rows.
     """
-    if logits.dim() != 2 or labels.dim() != 1 or logits.shape[0] != labels.shape[0]:
-        raise ValueError(f"need (N, C) scores and (N,) labels, got {tuple(logits.shape)} and {tuple(labels.shape)}")
-    return float(multiclass_accuracy(logits.cpu(), labels.cpu(), num_classes=int(logits.shape[1]),
-                                     average="micro"))
+    if logits.dim() != 2 or labels.dim() != 1 or logits.shape[0] != labels.shape[0] or logits.shape[0] == 0:
+        raise ValueError(f"need (N, C) scores and (N,) labels, N >= 1, got {tuple(logits.shape)} and {tuple(labels.shape)}")
+    return float((logits.argmax(1).cpu() == labels.cpu()).float().mean())
+
+
+@torch.no_grad()
+def classifier_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``images`` (N, 1, 28, 28) in [0, 1] that ``model.classify`` (the judge, or a
+    model's own digit head) reads as ``labels`` (N,) int64: :func:`accuracy` of its scores, computed
+    in batches of ``batch_size`` on the model's device.
+
+    Raises:
+        ValueError: ``images`` is empty or not (N, 1, 28, 28), or the counts disagree.
+    """
+    return accuracy(extract(model.classify, images, batch_size, model.device), labels)

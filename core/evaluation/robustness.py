@@ -14,7 +14,8 @@ from typing import Any
 import torch
 
 from core.data.corruptions import NOISE_SEED, NoiseKind, level_seed
-from core.models.capabilities import CLASSIFY, IMAGE_AND_DIGIT, RECONSTRUCT
+from core.evaluation.metrics import classifier_accuracy
+from core.models.capabilities import CLASSIFY, IMAGE_AND_DIGIT, RECONSTRUCT, encoder_input
 from core.models.functional import bce_per_image
 
 
@@ -34,26 +35,24 @@ def robustness(model, x: torch.Tensor, y: torch.Tensor, kind: NoiseKind, levels=
         one dict per level: ``kind``, ``level``, ``n``, ``accuracy`` (argmax of ``classify`` on the
         noisy image; None when the model cannot classify) and ``bce`` (nats per image: BCE summed
         over the 784 pixels of ``reconstruct(noisy, digit)`` against the *clean* image, the digit given
-        when the model accepts image+digit; None when it cannot reconstruct), ``input`` (the
-        reconstruction's input mode).
+        when the model accepts image+digit (:func:`~core.models.capabilities.encoder_input`); None when
+        it cannot reconstruct), ``input`` (the reconstruction's input mode).
     """
     levels = kind.levels if levels is None else tuple(levels)
-    with_digit = IMAGE_AND_DIGIT in getattr(model, "input_modes", ())
+    mode = encoder_input(model)
     rows = []
     for i, level in enumerate(levels):
         noisy = kind(x, level, level_seed(kind, kind.levels.index(level) if level in kind.levels else 100 + i, seed))
-        correct, bce = 0, 0.0
-        for start in range(0, x.shape[0], batch_size):
-            xb = noisy[start:start + batch_size].to(model.device)
-            yb = y[start:start + batch_size].to(model.device)
-            if model.can(CLASSIFY):
-                correct += int((model.classify(xb).argmax(1) == yb).sum())
-            if model.can(RECONSTRUCT):
+        bce = 0.0
+        if model.can(RECONSTRUCT):
+            for start in range(0, x.shape[0], batch_size):
+                xb = noisy[start:start + batch_size].to(model.device)
+                yb = y[start:start + batch_size].to(model.device) if mode == IMAGE_AND_DIGIT else None
                 clean = x[start:start + batch_size].to(model.device)
-                bce += float(bce_per_image(clean, model.reconstruct(xb, yb if with_digit else None).float()).sum())
+                bce += float(bce_per_image(clean, model.reconstruct(xb, yb).float()).sum())
         n = int(x.shape[0])
         rows.append({"kind": kind.name, "level": float(level), "n": n,
-                     "accuracy": correct / n if model.can(CLASSIFY) else None,
+                     "accuracy": classifier_accuracy(model, noisy, y, batch_size) if model.can(CLASSIFY) else None,
                      "bce": bce / n if model.can(RECONSTRUCT) else None,
-                     "input": ("image+digit" if with_digit else "image") if model.can(RECONSTRUCT) else ""})
+                     "input": mode if model.can(RECONSTRUCT) else ""})
     return rows

@@ -52,13 +52,6 @@ def generation_grid(model: DigitModel, per_digit: int = 10, seed: int = 0, mode:
 
 
 @torch.no_grad()
-def judged_accuracy(judge: DigitModel, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of ``images`` (N, 1, 28, 28) that the judge classifies as ``labels`` (N,)."""
-    predicted = judge.classify(images.to(judge.device)).argmax(1).cpu()
-    return float((predicted == labels.cpu()).float().mean())
-
-
-@torch.no_grad()
 def decode(model: DigitModel, z: np.ndarray | torch.Tensor, digit: int | None = None) -> torch.Tensor:
     """Decoded images (N, 1, 28, 28) on the CPU from codes (N, d); ``digit`` is the label given to
     decoders that need one (``model.decoder_needs_label``) and ignored by the others."""

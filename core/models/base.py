@@ -52,6 +52,40 @@ class UnsupportedCapability(RuntimeError):
     """A model was asked for something it does not declare in ``capabilities``."""
 
 
+class _Declared:
+    """A class attribute that each model extends with what is attached to that model alone.
+
+    Read on a class, it is the value the class declares; read on a model, it is
+    ``extend(declared, model)``. :meth:`DigitModel.__init_subclass__` wraps a subclass's plain
+    ``generation_modes`` and ``capabilities`` in it, so subclasses declare them as usual. It cannot be
+    assigned on a model, so no code rewrites one model's declared modes: samplers are attached with
+    :func:`core.models.samplers.attach` (which fills :attr:`DigitModel.samplers` and
+    :attr:`DigitModel.extra_modes`).
+    """
+
+    def __init__(self, name: str, declared: Any, extend: Any):
+        self.name, self.declared, self.extend = name, declared, extend
+
+    def __get__(self, model: Any, owner: type | None = None) -> Any:
+        return self.declared if model is None else self.extend(self.declared, model)
+
+    def __set__(self, model: Any, value: Any) -> None:
+        raise AttributeError(f"a model's {self.name} are its class's and its attached samplers'; "
+                             "attach samplers with core.models.samplers.attach")
+
+
+def _modes_with_attached(declared: tuple, model: "DigitModel") -> tuple:
+    return tuple(declared) + tuple(model.extra_modes)
+
+
+def _capabilities_with_attached(declared: frozenset, model: "DigitModel") -> frozenset:
+    return declared | {GENERATE} if model.extra_modes else declared
+
+
+#: the class attributes a model extends with its attached samplers, and how
+_EXTENDED = {"generation_modes": _modes_with_attached, "capabilities": _capabilities_with_attached}
+
+
 class DigitModel(nn.Module):
     """Base class of every model: capability declaration, constructor arguments, training hooks.
 
@@ -66,12 +100,15 @@ class DigitModel(nn.Module):
     display_name: ClassVar[str] = ""
     #: where the architecture comes from (seed file and section, or paper)
     source: ClassVar[str] = ""
-    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: what the model can do; on a model, with :data:`GENERATE` added once a sampler gives it a
+    #: generation mode (see :class:`_Declared`)
+    capabilities: ClassVar[frozenset[str]] = _Declared("capabilities", frozenset(), _capabilities_with_attached)
     #: input modes :meth:`encode` and :meth:`reconstruct` accept
     input_modes: ClassVar[tuple[str, ...]] = (IMAGE_AND_DIGIT,)
     #: ways :meth:`generate` can produce images (:class:`~core.models.modes.GenerationMode` objects,
-    #: each with its description, source and sampling); the first is the default
-    generation_modes: ClassVar[tuple[GenerationMode, ...]] = ()
+    #: each with its description, source and sampling); the first is the default. On a model, the
+    #: class's modes followed by :attr:`extra_modes`, those of the samplers attached to that model
+    generation_modes: ClassVar[tuple[GenerationMode, ...]] = _Declared("generation_modes", (), _modes_with_attached)
     #: True for a model shown as a reference of the state of the art, not one of the seeds' models
     reference: ClassVar[bool] = False
     #: keys of the dict ``training_loss`` returns ("loss" is the one minimised)
@@ -95,6 +132,21 @@ class DigitModel(nn.Module):
 
     model_args: dict[str, Any]
     latent_dim: int
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for name, extend in _EXTENDED.items():
+            value = cls.__dict__.get(name)
+            if value is not None and not isinstance(value, _Declared):
+                setattr(cls, name, _Declared(name, value, extend))
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: fitted latent samplers of this model by name (:mod:`core.models.samplers`; stored in the
+        #: run folder's ``samplers/`` by :func:`core.runs.store.save_run`)
+        self.samplers: dict[str, Any] = {}
+        #: the generation modes of those samplers that are not among the class's own, in attach order
+        self.extra_modes: list[GenerationMode] = []
 
     def can(self, capability: str) -> bool:
         """True when the model declares ``capability`` (one of :data:`ALL_CAPABILITIES`)."""

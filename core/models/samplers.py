@@ -13,6 +13,11 @@ A sampler draws latent codes z (N, d) for digits y (N,); the model's decoder tur
   N(0, I) and decoded into a code (Dai & Wipf 2019, "Diagnosing and Enhancing VAE Models", ICLR);
   conditioned on the digit (a second-stage CVAE).
 
+Seed 000's CAE and CVAE declare the :class:`PerDigitGaussian`'s mode ``"density"`` among their own
+(:class:`FittedMode`: their default for the CAE) and fit it at the end of training; for every other
+model a sampler's mode comes after the model's own. Attaching keeps the samplers on one model
+(``model.samplers``, ``model.extra_modes``); its class is never changed (:func:`attach`).
+
 Files: ``<run>/samplers/<name>.pt``, a plain dict of tensors and numbers read with
 ``torch.load(weights_only=True)``. Codes are the encoder's deterministic codes (posterior means)
 of the training images with their digits, in float32.
@@ -31,7 +36,7 @@ from torch import nn
 
 from core.atomic import atomic_path
 from core.models.base import DigitModel
-from core.models.capabilities import DECODE, ENCODE, N_CLASSES
+from core.models.capabilities import DECODE, ENCODE, IMAGE_AND_DIGIT, N_CLASSES, encoder_input
 from core.models.functional import gaussian_kl, reparameterize, standard_normal
 from core.models.modes import GenerationMode
 
@@ -98,7 +103,7 @@ def _per_digit(codes: torch.Tensor, labels: torch.Tensor, minimum: int) -> list[
 class PerDigitGaussian(LatentSampler):
     """One full-covariance Gaussian per digit over the codes (ridge 1e-4 on the diagonal)."""
 
-    name = "density"  # the name seed 000's models give their built-in ex-post density
+    name = "density"  # seed 000's CAE and CVAE declare this mode (FittedMode) and fit it after training
     description = ("z drawn from an ex-post Gaussian per digit fitted to the training images' latent codes, "
                    "decoded (the same recipe for every model)")
     source = "Ghosh et al. 2020"
@@ -302,10 +307,9 @@ def can_fit(model: DigitModel) -> bool:
 @torch.no_grad()
 def training_codes(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
     """Deterministic codes (N, d) float32 on the CPU of images x (N, 1, 28, 28) with digits y (N,):
-    with the digit where the model's encoder takes it (image+digit), else from the image alone."""
-    from core.models.capabilities import IMAGE_AND_DIGIT
-
-    with_digit = IMAGE_AND_DIGIT in model.input_modes
+    with the digit where the model's encoder takes it (image+digit), else from the image alone
+    (:func:`core.models.capabilities.encoder_input`)."""
+    with_digit = encoder_input(model) == IMAGE_AND_DIGIT
     out = []
     for i in range(0, x.shape[0], batch_size):
         xb = x[i:i + batch_size].to(model.device)
@@ -350,20 +354,51 @@ def load_samplers(run_dir: str | Path) -> tuple[list[LatentSampler], dict[str, s
     return [found[name] for name in SAMPLERS if name in found], problems
 
 
+class FittedMode(GenerationMode):
+    """A generation mode that a model class declares among its own (its place in the order, its name,
+    description and source) but whose codes come from a sampler fitted to each model: seed 000's
+    ``"density"`` is :class:`PerDigitGaussian`, fitted by the models' ``after_training``. The mode
+    draws from the sampler of that name attached to the model (:func:`attach`).
+
+    Args:
+        sampler: the sampler class; its ``name``, ``description`` and ``source`` become the mode's.
+    """
+
+    def __new__(cls, sampler: type[LatentSampler]) -> "FittedMode":
+        name = sampler.name
+
+        def sample(model: DigitModel, labels: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+            fitted = model.samplers.get(name)
+            if fitted is None:
+                raise ValueError(f"the {name} sampler of {model.describe()} is not fitted yet "
+                                 "(training fits it at the end; so does scripts/fit_samplers.py)")
+            return fitted.mode().sample(model, labels, generator)
+
+        return super().__new__(cls, name, sampler.description, sampler.source, sample=sample)
+
+
 def is_own_mode(model: DigitModel, name: str) -> bool:
-    """True when ``name`` is one of the generation modes ``model``'s class declares itself (like seed
-    000's built-in "density"): a sampler of that name is neither fitted nor attached."""
-    return name in type(model).generation_modes
+    """True when ``name`` is a generation mode that ``model``'s class declares and draws itself (not a
+    :class:`FittedMode`): a sampler of that name is neither fitted nor attached."""
+    return any(mode == name and not isinstance(mode, FittedMode) for mode in type(model).generation_modes)
 
 
 def attach(model: DigitModel, samplers: list[LatentSampler]) -> DigitModel:
-    """Offer each sampler as a generation mode of ``model`` (after the model's own modes; a sampler
-    whose name is one of the model's own modes (:func:`is_own_mode`) or is attached already is left
-    out) and let the model generate from digits; returns the model."""
-    new = [s.mode() for s in samplers if s.name not in model.generation_modes]  # own modes are among them
-    if new:
-        from core.models.capabilities import GENERATE
+    """Keep each fitted sampler on ``model`` alone (its class and other models are left as they are);
+    returns the model.
 
-        model.generation_modes = tuple(model.generation_modes) + tuple(new)
-        model.capabilities = frozenset(model.capabilities | {GENERATE})
+    A sampler whose name is a :class:`FittedMode` of the model's class serves that mode; any other
+    becomes an extra generation mode after the class's own (``model.extra_modes``: the model then
+    generates from digits); one whose name is a mode the model draws itself (:func:`is_own_mode`) is
+    left out. A sampler of a name attached already replaces the earlier one in its place.
+    """
+    declared = {str(mode) for mode in type(model).generation_modes}
+    for sampler in samplers:
+        if is_own_mode(model, sampler.name):
+            continue
+        model.samplers[sampler.name] = sampler
+        if sampler.name not in declared:
+            extra = {str(mode): mode for mode in model.extra_modes}
+            extra[sampler.name] = sampler.mode()
+            model.extra_modes[:] = extra.values()
     return model

@@ -41,13 +41,12 @@ from core.models.capabilities import (
 )
 from core.models.functional import bce_with_logits, gaussian_kl, reparameterize, standard_normal
 from core.models.modes import GenerationMode
+from core.models.samplers import FittedMode, PerDigitGaussian, attach, training_codes
 
-#: generation modes: z from the ex-post per-digit latent density, z from the CVAE's digit-only
-#: posterior q(z | digit), or the single deterministic digit-only output
-DENSITY = GenerationMode(
-    "density", "z drawn from an ex-post Gaussian per digit fitted to the training images' latent codes, "
-    "decoded (the same recipe for every model)", "Ghosh et al. 2020",
-    sample=lambda model, labels, generator: model.decode(model.density_codes(labels, generator)))
+#: generation modes: z from the ex-post per-digit latent density (the :class:`PerDigitGaussian`
+#: sampler fitted by ``after_training``), z from the CVAE's digit-only posterior q(z | digit), or the
+#: single deterministic digit-only output
+DENSITY = FittedMode(PerDigitGaussian)
 POSTERIOR = GenerationMode(
     "posterior", "z drawn from the CVAE's digit-only posterior q(z | digit), decoded",
     sample=lambda model, labels, generator: model.decode(model.posterior_codes(labels, generator)))
@@ -91,10 +90,6 @@ class _JointAutoencoder(DigitModel):
         self.decoder = _pathway(latent_dim, hidden_dim)       # (N, d)   -> (N, 512)
         self.image_head = nn.Linear(hidden_dim, N_PIXELS)     # (N, 512) -> (N, 784) logits
         self.digit_head = nn.Linear(hidden_dim, N_CLASSES)    # (N, 512) -> (N, 10) logits
-        # ex-post latent density (Ghosh et al. 2020): one Gaussian per digit, fitted after training
-        self.register_buffer("density_mean", torch.zeros(N_CLASSES, latent_dim))
-        self.register_buffer("density_scale_tril", torch.eye(latent_dim).repeat(N_CLASSES, 1, 1))
-        self.register_buffer("density_fitted", torch.zeros((), dtype=torch.bool))
 
     # --- building blocks ---------------------------------------------------------------------
     def fuse(self, x: torch.Tensor | None, y: torch.Tensor | None) -> torch.Tensor:
@@ -158,48 +153,43 @@ class _JointAutoencoder(DigitModel):
 
     # --- ex-post latent density and generation ---------------------------------------------------
     @torch.no_grad()
-    def fit_latent_density(self, z: torch.Tensor, labels: torch.Tensor, ridge: float = 1e-4) -> None:
-        """Fit one full-covariance Gaussian per digit to codes ``z`` (N, d) with digits ``labels`` (N,)
-        (the conditional form of Ghosh et al. 2020's ex-post density estimate).
-
-        Raises:
-            ValueError: a digit has fewer than two codes.
-        """
-        for digit in range(N_CLASSES):
-            codes = z[labels == digit].double()
-            if codes.shape[0] < 2:
-                raise ValueError(f"cannot fit the latent density: digit {digit} has {codes.shape[0]} codes")
-            mean = codes.mean(0)
-            cov = torch.cov(codes.T).reshape(self.latent_dim, self.latent_dim)
-            cov = cov + ridge * torch.eye(self.latent_dim, dtype=cov.dtype, device=cov.device)
-            self.density_mean[digit] = mean.float()
-            self.density_scale_tril[digit] = torch.linalg.cholesky(cov).float()
-        self.density_fitted.fill_(True)
-
-    @torch.no_grad()
     def after_training(self, train_x, train_y, batch_size: int = 2048):
-        """Fit the ex-post latent density on the image+digit codes (posterior means for the CVAE)
-        of the training split."""
-        codes = torch.cat([self.encode(train_x[i:i + batch_size], train_y[i:i + batch_size])
-                           for i in range(0, train_x.shape[0], batch_size)])
-        self.fit_latent_density(codes, train_y)
+        """Fit the ex-post latent density, a :class:`~core.models.samplers.PerDigitGaussian` over the
+        image+digit codes (posterior means for the CVAE) of the training split, and attach it: it
+        serves the ``"density"`` mode and is stored in the run folder's ``samplers/``."""
+        codes = training_codes(self, train_x, train_y, batch_size)
+        attach(self, [PerDigitGaussian().fit(codes, train_y.cpu())])
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """``nn.Module.load_state_dict``, also reading weights written while the density lived in
+        them (buffers ``density_mean``, ``density_scale_tril``, ``density_fitted``): those buffers
+        become the attached density sampler, with the same numbers."""
+        state = dict(state_dict)
+        sampler = pop_legacy_density(state)
+        result = super().load_state_dict(state, strict=strict, assign=assign)
+        if sampler is not None:
+            attach(self, [sampler])
+        return result
 
     def _noise(self, n: int, generator: torch.Generator | None) -> torch.Tensor:
         """ε ~ N(0, I) of shape (n, d) on the model's device, drawn with ``generator`` if given."""
         return standard_normal((n, self.latent_dim), generator, self.device)
 
-    @torch.no_grad()
-    def density_codes(self, labels: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Codes (N, d) z = mean[y] + L[y] ε drawn from the ex-post per-digit Gaussian over the
-        training codes for digits ``labels`` (N,) int64 on the model's device.
 
-        Raises:
-            ValueError: the density was not fitted yet.
-        """
-        if not bool(self.density_fitted):
-            raise ValueError("the latent density is not fitted yet (after_training fits it)")
-        eps = self._noise(labels.shape[0], generator).unsqueeze(-1)
-        return self.density_mean[labels] + (self.density_scale_tril[labels] @ eps).squeeze(-1)
+#: the buffers that held the ex-post density in weights written before it became a sampler
+LEGACY_DENSITY_KEYS = ("density_mean", "density_scale_tril", "density_fitted")
+
+
+def pop_legacy_density(state: dict) -> PerDigitGaussian | None:
+    """Remove the old density buffers (:data:`LEGACY_DENSITY_KEYS`) from a state dict ``state`` (in
+    place) and return the :class:`~core.models.samplers.PerDigitGaussian` they describe: mean (10, d)
+    and Cholesky factor (10, d, d) as stored, in float32 (float16 values are exact in float32), ridge
+    1e-4 as they were fitted with. None when ``state`` has no such buffers or they were never fitted."""
+    found = {key: state.pop(key) for key in LEGACY_DENSITY_KEYS if key in state}
+    if len(found) < len(LEGACY_DENSITY_KEYS) or not bool(found["density_fitted"]):
+        return None
+    return PerDigitGaussian.from_state({"ridge": 1e-4, "mean": found["density_mean"],
+                                        "scale_tril": found["density_scale_tril"]})
 
 
 class ConditionalAutoencoder(_JointAutoencoder):
@@ -212,9 +202,10 @@ class ConditionalAutoencoder(_JointAutoencoder):
     would draw the same image every time (still available as mode ``"deterministic"``). For varied
     images (mode ``"density"``, the default) we follow Ghosh et al. 2020, "From Variational to
     Deterministic Autoencoders" (ICLR), and fit an ex-post density estimate to the latent codes of
-    the training images: one full-covariance Gaussian per digit over the image+digit codes, fitted
-    by :meth:`after_training` and stored in the weights as buffers ``density_mean`` (10, d) and
-    ``density_scale_tril`` (10, d, d). Samples are ``z = mean[y] + L[y] ε``, decoded.
+    the training images: one full-covariance Gaussian per digit over the image+digit codes
+    (:class:`~core.models.samplers.PerDigitGaussian`), fitted by :meth:`after_training` and stored
+    beside the weights in the run folder's ``samplers/density.pt``. Samples are ``z = mean[y] + L[y] ε``,
+    decoded.
 
     Args:
         latent_dim: size d of the latent code (seed 000 compares 8, 16, 32 and 64).

@@ -74,7 +74,8 @@ def check_run_folder(path: str | os.PathLike, overwrite: bool = False) -> None:
 
 def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
              history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True) -> Path:
-    """Write a run folder (see module docstring); returns its path.
+    """Write a run folder (see module docstring): config, weights, history, metrics and the model's
+    fitted samplers (``model.samplers``, in ``samplers/``); returns its path.
 
     The folder is complete or absent: its files are written into a hidden sibling folder
     (``.<run>.<hex>.part``), which is renamed to ``path`` at the end; a run already there is moved
@@ -106,6 +107,10 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
         state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu().contiguous()
                  for k, v in model.state_dict().items()}
         torch.save(state, staging / WEIGHTS)
+        from core.models.samplers import save_sampler
+
+        for sampler in model.samplers.values():  # the fitted latent samplers (seed 000's density)
+            save_sampler(staging, sampler)
         full = {"run": path.name, "model": model.name, "model_args": model.model_args, "card": model.card(),
                 "weights_dtype": "float16" if half else "float32", **config, "versions": library_versions()}
         _write_json(staging / CONFIG, full)

@@ -6,14 +6,17 @@ experiment 1, CPU against GPU; experiment 2, the regularization ablation), II.D 
 cross-validation of the reconstruction loss; the 2-D latent scatter) and the β of the β-ELBO (II.B,
 Higgins et al. 2017). Every run trains :class:`core.models.seed004.ConvolutionalVAE` with the shared
 trainer (:func:`core.training.train`) and leaves one JSON file (settings, per-epoch history, test
-figures) and one ``.npz`` (the 2-D posterior means of test images) in the study folder; the
+figures) and one ``.npz`` (the 2-D posterior means of test images) in the study folder, both named by the
+run's :attr:`StudyRun.key` (the run name ``scripts/sweep.py`` gives the same configuration); the
 dashboard reads only those files.
 
 Experiments (:data:`EXPERIMENTS`):
 
-* ``beta``: β ∈ {0.25, 0.5, 1, 2, 4} × seeds 0–2, the rate (KL) against distortion (BCE) trade-off;
-* ``remedy``: the seed's β = 1 model against posterior-collapse remedies, seeds 0–2;
-* ``ablation``: none, L1 + L2, Dropout(0.2), BatchNorm (seed 004 II.C), seeds 0–2;
+* ``beta``: β ∈ {0.25, 0.5, 1, 2, 4} × seeds 0–2, the rate (KL) against distortion (BCE) trade-off
+  (the β values and seeds of ``experiments/seed004_beta.toml``, which ``scripts/sweep.py`` trains);
+* ``remedy``: the seed's β = 1 model against posterior-collapse remedies, the same seeds;
+* ``ablation``: none, L1 + L2, Dropout(0.2), BatchNorm (seed 004 II.C), seeds 0–2 (the regularizers
+  and seeds of ``experiments/seed004_ablation.toml``);
 * ``cv``: 5-fold cross-validation of the seed's model (seed 0);
 * timing (:func:`time_epochs`): seconds per epoch of the seed's full-size run on one device.
 
@@ -24,6 +27,7 @@ variance over test images of its posterior mean, Var_x(E_q[z_u | x]), exceeds 0.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import platform
@@ -33,10 +37,14 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from core.atomic import atomic_path, write_json
+from core.paths import EXPERIMENTS_DIR
+from core.training.experiments import ExperimentError, PlannedRun, load_experiment, run_names
 
 MODEL = "conv-vae"
-BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
-SEEDS = (0, 1, 2)
+#: the grids the study shares with ``scripts/sweep.py`` (β values and seeds; the ablation's
+#: regularizers): these experiment files are their one source
+BETA_FILE = EXPERIMENTS_DIR / "seed004_beta.toml"
+ABLATION_FILE = EXPERIMENTS_DIR / "seed004_ablation.toml"
 N_FOLDS = 5
 #: Burda et al. 2016's threshold on Var_x(E_q[z_u | x]) for an active latent dimension
 ACTIVE_THRESHOLD = 0.01
@@ -63,16 +71,6 @@ class Variant:
         """Constructor arguments of :class:`core.models.seed004.ConvolutionalVAE`."""
         return {"latent_dim": 2, "beta": 1.0, **dict(self.args)}
 
-    @property
-    def slug(self) -> str:
-        """File-name part naming the arguments, e.g. ``b1``, ``b1-dropout0.2``, ``b1-batchnorm``."""
-        args = self.model_args
-        parts = [f"b{args.pop('beta'):g}"]
-        args.pop("latent_dim")
-        for name, value in sorted(args.items()):
-            parts.append(name.replace("_", "") + ("" if value is True else f"{value:g}"))
-        return "-".join(parts)
-
 
 @dataclass(frozen=True)
 class StudyRun:
@@ -84,9 +82,13 @@ class StudyRun:
 
     @property
     def key(self) -> str:
-        """Unique file stem, e.g. ``b1-s0`` or ``cv2-b1-s0``."""
-        stem = f"{self.variant.slug}-s{self.seed}"
-        return stem if self.fold is None else f"cv{self.fold}-{stem}"
+        """Unique file stem: the run's name by the rule of ``scripts/sweep.py``
+        (:func:`core.training.experiments.run_names` over the study's whole grid, so the same
+        configuration has the same name in both), with ``-cv<fold>`` for a cross-validation fold,
+        e.g. ``conv-vae-z2-s0-beta1.0``, ``conv-vae-z2-s1-beta1.0-dropout0.2``,
+        ``conv-vae-z2-s0-beta1.0-cv2``."""
+        stem = run_name(self.variant, self.seed)
+        return stem if self.fold is None else f"{stem}-cv{self.fold}"
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class Experiment:
     title: str
     what: str
     variants: tuple[Variant, ...]
-    seeds: tuple[int, ...] = SEEDS
+    seeds: tuple[int, ...]
     folds: int = 0
 
     def runs(self) -> list[StudyRun]:
@@ -106,13 +108,62 @@ class Experiment:
         return [StudyRun(v, s, f) for v in self.variants for s in self.seeds for f in folds]
 
 
+def _keeping_rng(function, *args):
+    """``function(*args)``, leaving torch's global random state as it was: checking an experiment
+    file and naming its runs build models (their initial weights draw from it), which must not
+    change what a seeded caller draws next."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        return function(*args)
+
+
+def _grid(path: Path) -> tuple[list[dict[str, Any]], tuple[int, ...]]:
+    """The distinct constructor arguments (in file order) and the seeds of an experiment file of
+    :data:`MODEL` runs.
+
+    Raises:
+        ExperimentError: the file cannot be read, or it names another model.
+    """
+    experiment = _keeping_rng(load_experiment, path)
+    others = sorted({run.model for run in experiment.runs} - {MODEL})
+    if others:
+        raise ExperimentError(f"{path.name}: the VAE study trains {MODEL} only, not {', '.join(others)}")
+    args = list({tuple(sorted(run.model_args.items())): run.model_args for run in experiment.runs}.values())
+    return args, tuple(dict.fromkeys(run.seed for run in experiment.runs))
+
+
+def _number(value: float) -> str:
+    """A setting as a reader writes it: ``0.2``, ``1e-5`` (not ``1e-05``), ``1e-4`` (not ``0.0001``)."""
+    if value and abs(value) < 1e-3:
+        mantissa, exponent = f"{value:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{value:g}"
+
+
+def _regularizer(args: dict[str, Any]) -> str:
+    """The ablation table's label of a regularizer given by its constructor arguments."""
+    options = {k: v for k, v in args.items() if k not in ("latent_dim", "beta")}
+    if set(options) == {"l1", "l2"}:
+        return f"L1 + L2 kernels (λ1 = {_number(options['l1'])}, λ2 = {_number(options['l2'])})"
+    if set(options) == {"dropout"}:
+        return f"Dropout({_number(options['dropout'])}) after Flatten"
+    if options == {"batch_norm": True}:
+        return "BatchNorm after each convolution"
+    return ", ".join(f"{k.replace('_', ' ')} = {v}" for k, v in options.items())
+
+
+_BETA_ARGS, SEEDS = _grid(BETA_FILE)
+BETAS = tuple(args["beta"] for args in _BETA_ARGS)
+_ABLATION_ARGS, _ABLATION_SEEDS = _grid(ABLATION_FILE)
+
 BASE = Variant("none (the seed's model)")
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
     Experiment("beta", "β sweep",
                "β weighs the KL term of the β-ELBO (Higgins et al. 2017): a larger β buys a simpler latent "
                "code (lower KL, the rate) with blurrier reconstructions (higher BCE, the distortion).",
-               tuple(Variant(f"β = {b:g}", (("beta", b),), "Higgins et al. 2017, β-VAE (seed 004 ref. [2])")
-                     for b in BETAS)),
+               tuple(Variant(f"β = {args['beta']:g}", tuple(args.items()), "Higgins et al. 2017, β-VAE (seed 004 ref. [2])")
+                     for args in _BETA_ARGS), SEEDS),
     Experiment("remedy", "Posterior collapse and its remedies",
                "The seed's model (β = 1) against two remedies for posterior collapse from the VAE literature, "
                "and a remedy for dead ReLU units, each trained with the same seeds.",
@@ -122,17 +173,53 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in (
                 Variant(f"KL warm-up over {WARMUP_STEPS} batches", (("kl_warmup_steps", WARMUP_STEPS),),
                         "Bowman et al. 2016, Generating Sentences from a Continuous Space, §3.1"),
                 Variant("leaky ReLU (slope 0.01) in the encoder's Dense(16)", (("negative_slope", 0.01),),
-                        "Maas, Hannun & Ng 2013, Rectifier Nonlinearities Improve Neural Network Acoustic Models"))),
+                        "Maas, Hannun & Ng 2013, Rectifier Nonlinearities Improve Neural Network Acoustic Models")),
+               SEEDS),
     Experiment("ablation", "Regularization ablation",
                "Seed 004's ablation study (II.C, item 2): each regularizer added alone to the base model.",
-               (BASE,
-                Variant("L1 + L2 kernels (λ1 = 1e-5, λ2 = 1e-4)", (("l1", 1e-5), ("l2", 1e-4)), "seed 004, II.C"),
-                Variant("Dropout(0.2) after Flatten", (("dropout", 0.2),), "seed 004, II.C"),
-                Variant("BatchNorm after each convolution", (("batch_norm", True),), "seed 004, II.C"))),
+               (BASE, *(Variant(_regularizer(args), tuple(args.items()), "seed 004, II.C") for args in _ABLATION_ARGS)),
+               _ABLATION_SEEDS),
     Experiment("cv", "5-fold cross-validation",
                "Seed 004 II.D: the reconstruction loss of the base model on each held-out fold.",
                (BASE,), seeds=(0,), folds=N_FOLDS),
 )}
+
+
+def _planned(variant: Variant, seed: int) -> PlannedRun:
+    return PlannedRun(MODEL, variant.model_args, seed)
+
+
+def _identity(run: PlannedRun) -> tuple:
+    return run.model, tuple(sorted(run.model_args.items())), run.seed
+
+
+@functools.cache
+def _grid_runs() -> tuple[PlannedRun, ...]:
+    """Every distinct (configuration, seed) of the study's grids, in grid order."""
+    runs = {}
+    for experiment in EXPERIMENTS.values():
+        for variant in experiment.variants:
+            for seed in experiment.seeds:
+                run = _planned(variant, seed)
+                runs.setdefault(_identity(run), run)
+    return tuple(runs.values())
+
+
+@functools.cache
+def _grid_names() -> dict[tuple, str]:
+    runs = _grid_runs()
+    return {_identity(run): name for run, name in zip(runs, _keeping_rng(run_names, runs))}
+
+
+def run_name(variant: Variant, seed: int) -> str:
+    """The run name of ``variant`` trained with ``seed``: :func:`core.training.experiments.run_names`
+    (the rule ``scripts/sweep.py`` names run folders by) applied to the study's whole grid, so it
+    names every argument but the latent size (``conv-vae-z2-s0-beta0.5``,
+    ``conv-vae-z2-s0-beta1.0-dropout0.2``), as a sweep of the experiment files does. A variant outside
+    the grid is named as if it were in it."""
+    run = _planned(variant, seed)
+    name = _grid_names().get(_identity(run))
+    return name if name is not None else _keeping_rng(run_names, (*_grid_runs(), run))[-1]
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,9 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-#: digit d is drawn in DIGIT_PALETTE[d]: Tableau 10 with its light grey replaced by a darker one so
-#: that 9 stays visible on white (the same colours as dashboard/common.py's DIGIT_COLOURS)
-DIGIT_PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-                 "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#79706e")
+#: digit d is drawn in DIGIT_PALETTE[d]: the dashboard's digit colours (dashboard/common.py)
+from dashboard.common import DIGIT_COLOURS as DIGIT_PALETTE
+
 THUMB = 28
 DRAG_MODES = ("select", "probe")
 _ATLAS_CACHE: OrderedDict[bytes, tuple[str, int]] = OrderedDict()

@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
+from core.evaluation.metrics import classifier_accuracy
 from core.evaluation.specs import METRICS
 from core.explore import latents as explore
 from core.models import REGISTRY
@@ -77,7 +78,7 @@ judge = judge_run()
 def judged(run_name: str, per: int, seed: int, mode: str) -> float:
     """The judge's accuracy on a run's grid (see :func:`grid`)."""
     labels = torch.arange(10).repeat_interleave(per)
-    return explore.judged_accuracy(judge.model, grid(run_name, per, seed, mode), labels)
+    return classifier_accuracy(judge.model, grid(run_name, per, seed, mode), labels)
 
 
 def render(run):
@@ -184,6 +185,7 @@ if judge and st.session_state.get("score_request") == request:
     st.dataframe(pd.DataFrame(lines), hide_index=True, width="stretch", column_config=numbers)
     n_fid = 10 * int(score_per_digit)
     st.caption(f"Generated Images Accuracy on 1,000 images (100 per digit); FID and IS on {n_fid:,} generated "
-               "images, FID against the 10,000 test images. GIA: Generated Images Accuracy. Columns ending in *table* "
-               "are the shipped table's figures for the same run and mode (FID and IS on 10,000 images), empty where it has none. "
+               "images, FID against the 10,000 test images. GIA: Generated Images Accuracy. "
+               "Columns ending in *table* are the shipped table's "
+               "figures for the same run and mode (FID and IS on 10,000 images), empty where it has none. "
                "Seconds: time of the three metrics on this machine (a repeated request is served from cache).")

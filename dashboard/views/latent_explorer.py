@@ -10,7 +10,7 @@ import torch
 
 from core.explore import latents as explore
 from core.explore.projections import principal_directions
-from core.models.capabilities import DECODE, DIGIT_ONLY, ENCODE, IMAGE_AND_DIGIT
+from core.models.capabilities import DECODE, DIGIT_ONLY, ENCODE, encoder_input
 from dashboard.common import (
     DIGITS,
     html_text,
@@ -34,16 +34,11 @@ def encodes(run) -> bool:
     return run.model.can(ENCODE) and bool(run.model.input_modes)
 
 
-def image_mode(run) -> str:
-    """Input mode used to encode test images: image+digit when the model takes it."""
-    return IMAGE_AND_DIGIT if IMAGE_AND_DIGIT in run.model.input_modes else run.model.input_modes[0]
-
-
 @st.cache_resource(max_entries=64, show_spinner=False)
 def reference_codes(run_name: str) -> np.ndarray:
     run = {r.name: r for r in runs}[run_name]
     idx = torch.as_tensor(REF)
-    return explore.encode_dataset(run.model, test_x[idx], test_y[idx], image_mode(run))
+    return explore.encode_dataset(run.model, test_x[idx], test_y[idx], encoder_input(run.model))
 
 
 @st.cache_resource(max_entries=256, show_spinner=False)
@@ -201,7 +196,7 @@ def interpolation() -> None:
             return digit_code(run.name, int(a)), digit_code(run.name, int(b)), None, None
         if not encodes(run):
             return None, "encode test images (try random codes)"
-        codes = explore.encode_dataset(run.model, test_x[[a, b]], test_y[[a, b]], image_mode(run))
+        codes = explore.encode_dataset(run.model, test_x[[a, b]], test_y[[a, b]], encoder_input(run.model))
         return codes[0], codes[1], int(test_y[a]), int(test_y[b])
 
     def render_interp(run):

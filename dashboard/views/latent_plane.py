@@ -6,7 +6,7 @@ import streamlit as st
 import torch
 
 from core.explore import latents as explore
-from core.models.capabilities import DECODE, ENCODE
+from core.models.capabilities import DECODE, ENCODE, encoder_input
 from dashboard.common import (
     drawn_code,
     images_html,
@@ -51,12 +51,12 @@ indices = seeded_indices(len(test_x), n_points, 0)
 def codes(run_name: str, n: int) -> np.ndarray:
     run = next(r for r in runs if r.name == run_name)
     idx = torch.as_tensor(seeded_indices(len(test_x), n, 0))
-    return explore.encode_dataset(run.model, test_x[idx], test_y[idx], run.model.input_modes[0])
+    return explore.encode_dataset(run.model, test_x[idx], test_y[idx], encoder_input(run.model))
 
 
 def drawn_point(run):
     """The drawn digit's (z1, z2) in this run's plane, or None."""
-    z = drawn_code(run, run.model.input_modes[0])
+    z = drawn_code(run, encoder_input(run.model))
     return None if z is None else (float(z[0]), float(z[1]))
 
 

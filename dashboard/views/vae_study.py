@@ -13,6 +13,7 @@ from core.studies.vae_study import (
     COMMAND,
     EXPERIMENTS,
     STUDY_DIR,
+    StudyRun,
     all_runs,
     experiment_rows,
     load_records,
@@ -20,7 +21,7 @@ from core.studies.vae_study import (
     mean_std,
     summary,
 )
-from dashboard.common import DIGIT_COLOURS, plain
+from dashboard.common import DIGIT_COLOURS, TABLEAU_10, plain
 
 st.title("β-VAE experiments")
 st.markdown(
@@ -112,7 +113,7 @@ def tradeoff_figure():
     import plotly.graph_objects as go
 
     fig = go.Figure()
-    palette = ("#4e79a7", "#59a14f", "#f28e2b", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#9c755f")
+    palette = TABLEAU_10
     beta = EXPERIMENTS["beta"]
     means = []
     for i, variant in enumerate(beta.variants + EXPERIMENTS["remedy"].variants[1:]):
@@ -150,7 +151,7 @@ def scatter_grid(variants, seed: int):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    panels = [(v, records.get(f"{v.slug}-s{seed}")) for v in variants]
+    panels = [(v, records.get(StudyRun(v, seed).key)) for v in variants]
     panels = [(v, r) for v, r in panels if r is not None]
     if not panels:
         return None
@@ -225,7 +226,7 @@ with ablation_tab:
                                                              records[r["key"]]["history"]["val/loss"])])
         fig = px.line(curves, x="epoch", y="validation loss", color="variant", line_dash="seed", markers=True,
                       labels={"validation loss": "validation loss (nats per image)"},
-                      color_discrete_sequence=["#4e79a7", "#f28e2b", "#59a14f", "#e15759"])
+                      color_discrete_sequence=list(TABLEAU_10))
         fig.update_layout(height=400, margin=dict(l=10, r=10, t=30, b=10), legend_title_text="")
         st.plotly_chart(fig, width="stretch", key="study_ablation_curves")
         table = pd.DataFrame([{
