@@ -2,7 +2,7 @@
 """Move seed 000's ex-post latent density out of the weights and into the run's samplers/ folder, once.
 
     python scripts/convert_density.py                            # every run in checkpoints/
-    python scripts/convert_density.py --run-dir runs/seed000-sweep
+    python scripts/convert_density.py --checkpoints runs/seed000-sweep
 
 Runs of seed 000's CAE and CVAE trained before the density became a latent sampler
 (core/models/samplers.py, PerDigitGaussian) hold it in weights.pt as the buffers density_mean,
@@ -27,7 +27,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from core.paths import SHIPPED_CHECKPOINTS, relative
+from core.paths import checkpoint_root, relative
 
 #: labels and generator seed of the before/after check: ten images of each digit
 CHECK_PER_DIGIT, CHECK_SEED = 10, 0
@@ -115,9 +115,10 @@ def convert(path: Path) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
-    parser.add_argument("--run-dir", default=str(SHIPPED_CHECKPOINTS), help="folder of run folders (default checkpoints/)")
+    parser.add_argument("--checkpoints", default=str(checkpoint_root()),
+                        help="folder of run folders (default $DIGITLAB_CHECKPOINTS, else checkpoints/)")
     args = parser.parse_args(argv)
-    root = Path(args.run_dir)
+    root = Path(args.checkpoints)
     if not root.is_dir():
         parser.error(f"no such folder: {relative(root)}")
     from core.runs.format import CheckpointError, list_run_dirs

@@ -141,7 +141,7 @@ def test_the_package_is_installed_with_its_entry_points_and_nothing_edits_sys_pa
 # --- one flag name for one thing in every script (issue 21, point 5) ----------------------------------
 
 #: every script that reads or writes run folders, with the arguments it needs to get past argparse
-RUN_FOLDER_SCRIPTS = {"evaluate": [], "fid_probe": ["real"], "fit_samplers": [], "noise_study": [], "project": [],
+RUN_FOLDER_SCRIPTS = {"convert_density": [], "evaluate": [], "fid_probe": ["real"], "fit_samplers": [], "noise_study": [], "project": [],
                       "read_numbers": [], "sample_grid": ["cae-z8-s0"], "train": ["--model", "cae"]}
 #: every script that produces a file or folder of its own, and that default
 OUT_SCRIPTS = {"fid_probe": None, "noise_study": None, "read_numbers": None,
@@ -193,6 +193,13 @@ def test_no_script_takes_the_old_flag_names(monkeypatch, capsys, script):
         assert info.value.code == 2 and f"unrecognized arguments: {old}" in capsys.readouterr().err, (script, old)
     text = (REPO_ROOT / "scripts" / f"{script}.py").read_text()
     assert not any(old in text for old in OLD_FLAGS), script  # nor their docstrings and help
+
+
+def test_no_user_command_mentions_an_old_flag_name():
+    """Every file of scripts/ (a new one too) speaks of --checkpoints and --out only."""
+    found = [f"{p.name}: {old}" for p in sorted((REPO_ROOT / "scripts").glob("*.py")) for old in OLD_FLAGS
+             if old in p.read_text()]
+    assert found == []
 
 
 def test_evaluate_reads_the_runs_of_digitlab_checkpoints(monkeypatch, tmp_path, capsys):
