@@ -153,3 +153,11 @@ def test_the_dashboards_modules_are_imported_under_one_name():
              for p in sorted((REPO_ROOT / folder).rglob("*.py")) for m in sorted(imports_of(p))
              if m.split(".")[0] in local]
     assert wrong == []
+
+
+def test_no_style_sheet_or_script_is_written_in_a_python_string():
+    """The dashboard's CSS and JavaScript live in .css and .js files (dashboard/assets/, beside each
+    component), not in Python strings."""
+    inline = [str(p.relative_to(REPO_ROOT)) for p in sorted((REPO_ROOT / "dashboard").rglob("*.py"))
+              if "<style" in p.read_text(encoding="utf-8") or "<script" in p.read_text(encoding="utf-8")]
+    assert inline == []

@@ -34,22 +34,6 @@ judge = judge_run()
 classifiers = [run for run in runs if run.model.can(CLASSIFY)] + ([judge] if judge else [])
 restylers = [run for run in runs if run.model.can(RESTYLE)]
 
-CSS = """<style>
-.dl-cards{display:flex;flex-wrap:wrap;gap:12px}
-.dl-card{border:1px solid #dfe3e8;border-radius:8px;padding:8px 10px;min-width:190px;flex:1 1 190px;background:#fff}
-.dl-card .dl-label{font-size:.85rem;color:#51606f}
-.dl-card .dl-pred{font-size:2rem;font-weight:600;line-height:1.1}
-.dl-card .dl-p{font-size:.8rem;color:#51606f}
-.dl-bars{display:flex;align-items:flex-end;gap:2px;height:64px;margin:6px 0 2px}
-.dl-bar{flex:1;background:#8aa1b1;min-height:1px}
-.dl-bar.top{background:#e4572e}
-.dl-ticks{display:flex;gap:2px;font-size:.7rem;color:#51606f}
-.dl-ticks span{flex:1;text-align:center}
-.dl-summary{font-size:1rem;margin:.2rem 0 .6rem}
-.dl-summary b{color:#e4572e}
-</style>"""
-
-
 def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
     pred = int(probs.argmax())
     bars = "".join(f'<div class="dl-bar{" top" if d == pred else ""}" style="height:{max(1.0, 100 * p):.1f}%" '
@@ -65,7 +49,6 @@ def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
 
 @st.fragment
 def drawing_area() -> None:
-    st.markdown(CSS, unsafe_allow_html=True)
     left, right = st.columns([3, 2])
     with left:
         source = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_source")
