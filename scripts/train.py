@@ -84,7 +84,11 @@ def main(argv: list[str] | None = None) -> int:
             for seed in args.seed:
                 plan.append((model, model_args, seed, Path(args.checkpoints) / run_name(model, latent_dim, seed)))
     problems = []
-    for *_, out in plan:
+    folders = [out for *_, out in plan]
+    repeated = sorted({out.name for out in folders if folders.count(out) > 1})
+    if repeated:  # `--seed 0 0` or `--model cae cae` would train one folder twice
+        problems.append(f"{', '.join(repeated)} is asked for twice (a repeated --model, --latent-dim or --seed)")
+    for out in dict.fromkeys(folders):
         try:
             check_run_folder(out, overwrite=args.force)
         except (FileExistsError, PermissionError) as exc:

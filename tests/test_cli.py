@@ -212,3 +212,14 @@ def test_evaluate_reads_the_runs_of_digitlab_checkpoints(monkeypatch, tmp_path, 
         evaluate.main(["--runs", "cae-z8-s0", "--summary", "--table", str(tmp_path / "none.csv")])
     assert info.value.code == 2
     assert f"no run folder cae-z8-s0 in {tmp_path / 'runs'}; available: none" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("args", [["--seed", "0", "0"], ["--model", "cae", "cae"], ["--latent-dim", "4", "4"]])
+def test_train_refuses_a_run_asked_for_twice_before_reading_data(tmp_path, monkeypatch, capsys, args):
+    from scripts import train
+
+    argv = ["--model", "cae", "--latent-dim", "4", *args, "--checkpoints", str(tmp_path / "runs")]
+    monkeypatch.setenv("DIGITLAB_DATA", str(tmp_path / "no-data"))
+    assert train.main(argv) == 2
+    assert "cae-z4-s0 is asked for twice" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "no-data").exists()
