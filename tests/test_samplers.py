@@ -197,7 +197,7 @@ def test_convert_density_moves_the_buffers_into_the_sampler_file_once(tmp_path, 
     write_projection_stamp(run)
     projection = read_shipped(run, key)
     before = load_run(run).model.generate(torch.arange(10), torch.Generator().manual_seed(3))
-    assert convert_density.main(["--run-dir", str(tmp_path)]) == 0
+    assert convert_density.main(["--checkpoints", str(tmp_path)]) == 0
     assert "identical" in capsys.readouterr().out
     after = torch.load(run / "weights.pt", weights_only=True)
     assert set(after) == set(state) and all(torch.equal(after[k], state[k]) for k in state)
@@ -205,7 +205,7 @@ def test_convert_density_moves_the_buffers_into_the_sampler_file_once(tmp_path, 
     assert torch.equal(stored["mean"], density["mean"].half())
     assert torch.equal(load_run(run).model.generate(torch.arange(10), torch.Generator().manual_seed(3)), before)
     np.testing.assert_array_equal(read_shipped(run, key), projection)  # re-stamped, still valid
-    assert convert_density.main(["--run-dir", str(tmp_path)]) == 0  # a second pass changes nothing
+    assert convert_density.main(["--checkpoints", str(tmp_path)]) == 0  # a second pass changes nothing
     assert "no density in its weights; left as it is" in capsys.readouterr().out
 
 
