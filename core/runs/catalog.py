@@ -40,17 +40,9 @@ log = logging.getLogger("digitlab.catalog")
 def _card_from_class(config: dict[str, Any], path: Path) -> dict[str, Any]:
     """Describe a run written before cards existed by building its model (once :func:`core.models.check_size`
     has found its arguments within bounds) and reading its samplers (imports torch)."""
-    from core.models import ModelTooLarge, check_size, model_class
+    from core.runs.store import model_from_config
 
-    try:
-        cls = model_class(config["model"])
-        check_size(cls, config.get("model_args", {}))
-        model = cls(**config.get("model_args", {}))
-    except ModelTooLarge as exc:
-        raise CheckpointError(f"its model is too large to load: {exc}", f"{path / CONFIG}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError("its configuration names a model that cannot be built",
-                              f"{path / CONFIG}: {exc}") from None
+    model = model_from_config(config, path)
     from core.models.samplers import attach, load_samplers
 
     return attach(model, load_samplers(path)[0]).card()  # the run's fitted samplers are modes too

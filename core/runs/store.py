@@ -140,6 +140,24 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
     return path
 
 
+def model_from_config(config: dict[str, Any], path: Path) -> DigitModel:
+    """The model a run folder's parsed ``config.json`` describes, built (weights not loaded) once
+    :func:`core.models.check_size` has found its arguments within bounds.
+
+    Raises:
+        CheckpointError: the model is too large, unknown, or its arguments do not build it.
+    """
+    try:
+        cls = model_class(config["model"])
+        check_size(cls, config.get("model_args", {}))
+        return cls(**config.get("model_args", {}))
+    except ModelTooLarge as exc:
+        raise CheckpointError(f"its model is too large to load: {exc}", f"{path / CONFIG}: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CheckpointError("its configuration names a model that cannot be built",
+                              f"{path / CONFIG}: cannot build the model: {exc}") from None
+
+
 def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
              model_args: dict[str, Any] | None = None) -> Run:
     """Load a run folder; the model comes back in eval mode, float32, on ``device``.
@@ -160,17 +178,10 @@ def load_run(path: str | os.PathLike, device: torch.device | str = "cpu",
     config = read_json(path / CONFIG, required=True)
     if not isinstance(config, dict) or "model" not in config:
         raise CheckpointError("its configuration does not name a model", f"{path / CONFIG} does not name a model")
-    try:
-        if model_args:
-            config = {**config, "model_args": {**config.get("model_args", {}), **model_args}}
-        cls = model_class(config["model"])
-        check_size(cls, config.get("model_args", {}))
-        model = cls(**config.get("model_args", {}))
-    except ModelTooLarge as exc:
-        raise CheckpointError(f"its model is too large to load: {exc}", f"{path / CONFIG}: {exc}") from None
-    except (KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError("its configuration names a model that cannot be built",
-                              f"{path / CONFIG}: cannot build the model: {exc}") from None
+    if model_args:
+        config = {**config, "model_args": {**config.get("model_args", {}), **model_args}}
+    model = model_from_config(config, path)
+    cls = type(model)
     weights = path / WEIGHTS
     if not weights.is_file():
         raise CheckpointError("its weights file is missing", f"{weights} is missing")
