@@ -250,6 +250,35 @@ def offer_runs(test, what: str, key: str) -> None:
                                    args=([run.name],), icon=":material/add:")
 
 
+def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+    """The chosen runs that can serve a view (``test(run) -> bool`` on a listed run), so that a view
+    never opens empty: when none of them can, the first shipped run that can is shown instead, with
+    a sentence saying so (``what`` completes "None of the chosen runs …") and a button that adds it
+    to the comparison. Returns [] (after saying so) only when no shipped run can either; runs whose
+    weights cannot be loaded are left out with a warning (:func:`usable`).
+
+    Args:
+        test: ``test(run) -> bool`` on a :class:`core.runs.catalog.RunInfo` (its card; no weights needed).
+        what: e.g. "has a 2-D latent".
+        key: widget key prefix of the add button.
+        runs: the runs to pick from (default: the sidebar's choice, loaded).
+    """
+    chosen = [run for run in (selected_runs() if runs is None else runs) if test(run)]
+    if chosen:
+        return chosen
+    catalog, _ = runs_and_errors()
+    for run in catalog.values():
+        if test(run) and run.name not in chosen_names() and usable(run):
+            c1, c2 = st.columns([4, 1], vertical_alignment="center")
+            c1.info(f"None of the chosen runs {what}: shown here with **{plain(run.label)}**, a shipped run that can.",
+                    icon=":material/swap_horiz:")
+            c2.button("Add it to the comparison", key=f"{key}_add_{run.name}", on_click=add_runs, args=([run.name],),
+                      icon=":material/add:")
+            return [run]
+    st.info(f"None of the chosen runs {what}, and no shipped run can.")
+    return []
+
+
 def noise_control(key: str):
     """A row of controls to corrupt the input (seed 002's noise test, ``core.data.corruptions.NOISE_KINDS``):
     kind, level and seed. Returns a :class:`NoiseChoice` (call it on float (N, 1, 28, 28) images in
