@@ -574,6 +574,126 @@ def gesture_latent_space(bench: Bench) -> None:
     bench.samples(UMAP_ROW).extra["projections"] = "; ".join(sorted(set(sources))) or None
 
 
+#: the runs of the "zoo" gestures: a fast MLP model, the cGAN and the slow diffusion reference
+ZOO_RUNS = ("cvae-z32-s0", "cgan-z100-s0", "diffusion-z784-s0")
+#: the start of each zoo run's label, as its column's title shows it (fast runs first)
+ZOO_FAST = ("CVAE", "cGAN")
+ZOO_SLOW = ("Diffusion",)
+
+#: in the page: each side-by-side column that shows pictures, by the first line of its text (the
+#: run's title), with a fingerprint of its pictures' sources and whether they are all loaded
+COLUMN_PICTURES_JS = """() => {
+  const out = {};
+  for (const col of document.querySelectorAll('[data-testid="stMain"] [data-testid="stColumn"]')) {
+    if (col.parentElement && col.parentElement.closest('[data-testid="stColumn"]')) continue;
+    const imgs = Array.from(col.querySelectorAll('img.dl-img'));
+    const label = (col.innerText || '').trim().split('\\n')[0].trim();
+    if (!label || label in out) continue;
+    const stale = !!col.querySelector('[data-stale="true"]') || !!col.closest('[data-stale="true"]');
+    out[label] = {pictures: imgs.map(i => i.src.length + ':' + i.src.slice(-48)).join('|'),
+                  loaded: imgs.length > 0 && imgs.every(i => i.complete), stale: stale,
+                  text: (col.innerText || '').slice(0, 400)};
+  }
+  return out;
+}"""
+
+#: pictures still being computed in the background say so in their column (dashboard/background.py)
+PENDING_TEXT = re.compile(r"(?i)\b(drawing|computing|preview)\b")
+
+
+def _columns(page) -> dict[str, dict[str, Any]]:
+    return page.evaluate(COLUMN_PICTURES_JS)
+
+
+def _column(columns: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any] | None:
+    return next((v for k, v in columns.items() if k.startswith(prefix)), None)
+
+
+def _wait_pictures(page, before: dict[str, dict[str, Any]], prefixes: tuple[str, ...], t0: float,
+                   timeout: float = GESTURE_TIMEOUT, final: bool = False) -> float:
+    """Seconds from ``t0`` until the columns titled ``prefixes`` show new, loaded pictures (with
+    ``final``: and no longer say they are drawing or showing a preview)."""
+    deadline = t0 + timeout
+    while time.perf_counter() < deadline:
+        now = _columns(page)
+        done = True
+        for prefix in prefixes:
+            col, old = _column(now, prefix), _column(before, prefix)
+            if (col is None or not col["loaded"] or col["stale"] or (old is not None and col["pictures"] == old["pictures"])
+                    or (final and PENDING_TEXT.search(col["text"]))):
+                done = False
+                break
+        if done:
+            return time.perf_counter() - t0
+        page.wait_for_timeout(10)
+    raise TimeoutError(f"the pictures of {', '.join(prefixes)} did not change within {timeout:.0f} s")
+
+
+def _zoo_path(path: str) -> str:
+    return f"{path}?runs={','.join(ZOO_RUNS)}"
+
+
+def gesture_zoo_slider(bench: Bench) -> None:
+    """/latent_explorer with CVAE + cGAN + diffusion chosen: one ArrowRight on the first slider →
+    the fast runs' pictures redrawn (each its own row), then the diffusion picture redrawn."""
+    page, listener, _ = bench.new_page(_zoo_path("/latent_explorer"))
+    thumb = _slider(page)
+    try:
+        thumb.wait_for(state="attached", timeout=60_000)
+        _wait_pictures(page, {}, ZOO_FAST + ZOO_SLOW, time.perf_counter(), final=True)  # the first view, not timed
+        for _ in range(bench.args.rounds * 5):
+            before = _columns(page)
+            t0 = _press(page, thumb, 1)
+            bench.record("zoo: slider step → fast runs' pictures (CVAE, cGAN; diffusion chosen too)",
+                         lambda: _wait_pictures(page, before, ZOO_FAST, t0))
+            bench.record("zoo: slider step → diffusion picture", lambda: _wait_pictures(page, before, ZOO_SLOW, t0, final=True))
+            settle(page, listener, t0)
+    finally:
+        close_page(page)
+
+
+def _step_seed(page) -> float:
+    """Click the Seed input's + button of the Generation grids page; t0 of the click."""
+    box = page.locator(".st-key-gen_seed")
+    button = box.locator('[data-testid="stNumberInputStepUp"]').first
+    button.wait_for(state="visible", timeout=30_000)
+    page.evaluate("0")
+    t0 = time.perf_counter()
+    button.click()
+    return t0
+
+
+def gesture_zoo_grid(bench: Bench) -> None:
+    """/generation with CVAE + cGAN + diffusion chosen, on a fresh server per round (so no grid is
+    cached) whose models were loaded by a visit to the latent sliders first (not timed): the page
+    opened → the fast runs' grids, → the diffusion grid (its preview where there is one), → the
+    diffusion grid final; then the seed stepped, timed the same way."""
+    for _ in range(bench.args.rounds):
+        app = bench.start_app()
+        page, listener = B.new_page(bench.browser)
+        try:
+            app.wait_healthy()
+            page.goto(app.url + _zoo_path("/latent_explorer"), wait_until="commit", timeout=GESTURE_TIMEOUT * 1000)
+            _wait_pictures(page, {}, ZOO_FAST + ZOO_SLOW, time.perf_counter(), final=True)
+            settle(page, listener, time.perf_counter())
+            t0 = time.perf_counter()
+            page.goto(app.url + _zoo_path("/generation"), wait_until="commit", timeout=GESTURE_TIMEOUT * 1000)
+            bench.record("zoo: grid page opened → fast runs' grids", lambda: _wait_pictures(page, {}, ZOO_FAST, t0))
+            bench.record("zoo: grid page opened → diffusion grid (first picture)", lambda: _wait_pictures(page, {}, ZOO_SLOW, t0))
+            bench.record("zoo: grid page opened → diffusion grid final", lambda: _wait_pictures(page, {}, ZOO_SLOW, t0, final=True))
+            settle(page, listener, t0)
+            before = _columns(page)
+            t0 = _step_seed(page)
+            bench.record("zoo: seed change → fast runs' grids", lambda: _wait_pictures(page, before, ZOO_FAST, t0))
+            bench.record("zoo: seed change → diffusion grid (first picture)", lambda: _wait_pictures(page, before, ZOO_SLOW, t0))
+            bench.record("zoo: seed change → diffusion grid final",
+                         lambda: _wait_pictures(page, before, ZOO_SLOW, t0, final=True))
+            settle(page, listener, t0)
+        finally:
+            close_page(page)
+            app.stop()
+
+
 GESTURES: dict[str, Callable[[Bench], None]] = {
     "cold-start": gesture_cold_start,
     "first-page": gesture_first_page,
@@ -584,6 +704,8 @@ GESTURES: dict[str, Callable[[Bench], None]] = {
     "rapid-slider": gesture_rapid_slider,
     "page-switch": gesture_page_switch,
     "latent-space": gesture_latent_space,
+    "zoo-slider": gesture_zoo_slider,
+    "zoo-grid": gesture_zoo_grid,
 }
 
 

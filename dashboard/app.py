@@ -48,8 +48,11 @@ runs, errors = runs_and_errors()
 with st.sidebar:
     if runs:
         if CHOSEN_KEY not in st.session_state:  # first visit: ?runs=a,b,c in the address, else the defaults
+            # names match whatever their case (a link typed or read aloud: CVAE-Z32-S0 is cvae-z32-s0)
+            by_lower = {name.lower(): name for name in runs}
             asked = [n.strip() for value in st.query_params.get_all("runs") for n in value.split(",") if n.strip()]
-            unknown = [n for n in asked if n not in runs]
+            unknown = [n for n in asked if n.lower() not in by_lower]
+            asked = [by_lower.get(n.lower(), n) for n in asked]
             if unknown:
                 st.warning("Unknown runs in the link, left out: " + ", ".join(plain(n) for n in unknown[:10])
                            + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else ""))

@@ -98,6 +98,8 @@ class DigitModel(nn.Module):
     name: ClassVar[str] = ""
     #: short label for tables and the dashboard
     display_name: ClassVar[str] = ""
+    #: what the model is, in one line for a reader (the Overview's table of models)
+    summary: ClassVar[str] = ""
     #: where the architecture comes from (seed file and section, or paper)
     source: ClassVar[str] = ""
     #: what the model can do; on a model, with :data:`GENERATE` added once a sampler gives it a
@@ -159,11 +161,12 @@ class DigitModel(nn.Module):
         :mod:`core.runs.catalog`; a test checks that each shipped run's card equals its class's.
 
         Returns:
-            JSON-serialisable dict: display_name, description, source, role, latent_dim,
+            JSON-serialisable dict: display_name, description, summary, source, role, latent_dim,
             capabilities (sorted), input_modes, generation_modes, decoder_needs_label,
             plotted_losses, loss_units (one unit per loss component).
         """
-        return {"display_name": self.display_name, "description": self.describe(), "source": self.source,
+        return {"display_name": self.display_name, "description": self.describe(), "summary": self.summary,
+                "source": self.source,
                 "role": self.role, "latent_dim": int(self.latent_dim),
                 "capabilities": sorted(self.capabilities), "input_modes": list(self.input_modes),
                 "generation_modes": list(self.generation_modes),

@@ -73,6 +73,8 @@ class ClassConditionalDiffusion(DigitModel):
 
     name = "diffusion"
     display_name = "Diffusion"
+    summary = ("class-conditional denoising diffusion on a small UNet, sampled with DDIM and classifier-free "
+               "guidance: a reference of today's state of the art, not a seed model")
     source = ("reference (not a seed model): DDPM, Ho et al. 2020; DDIM, Song et al. 2021; classifier-free "
               "guidance, Ho & Salimans 2022; network and schedulers from diffusers")
     capabilities = frozenset({GENERATE, DECODE})

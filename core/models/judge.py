@@ -70,6 +70,7 @@ class JudgeClassifier(DigitModel):
 
     name = "judge"
     display_name = "Judge CNN"
+    summary = "independent convolutional classifier that scores generated and drawn digits; never compared"
     source = "Digit Lab's own evaluation classifier (issue 3)"
     capabilities = frozenset({CLASSIFY})
     input_modes = ()

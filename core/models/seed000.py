@@ -217,6 +217,8 @@ class ConditionalAutoencoder(_JointAutoencoder):
 
     name = "cae"
     display_name = "CAE"
+    summary = ("two 784/10 → 512 → 512 pathways fused by addition into a deterministic latent, one decoder with an "
+               "image head and a digit head; input image+digit, image or digit")
     loss_components = ("loss", "bce", "nll")
 
     def __init__(self, latent_dim: int = 32, hidden_dim: int = 512):
@@ -255,6 +257,7 @@ class ConditionalVAE(_JointAutoencoder):
 
     name = "cvae"
     display_name = "CVAE"
+    summary = ("the CAE with a Gaussian latent (μ, log σ²), trained on the ELBO; input image+digit, image or digit")
     loss_components = ("loss", "bce", "nll", "kl")
     generation_modes = (POSTERIOR, DENSITY, DETERMINISTIC)
 

@@ -231,6 +231,8 @@ class ConvolutionalCVAE(_LabelConditionedVAE):
 
     name = "conv-cvae"
     display_name = "Conv CVAE"
+    summary = ("convolutional VAE conditioned on the digit at the encoder and the decoder; classifies by Bayes' rule "
+               "(the digit whose ELBO is highest)")
 
     def __init__(self, latent_dim: int = 16):
         super().__init__(latent_dim)
@@ -281,6 +283,7 @@ class MultilayerCVAE(_LabelConditionedVAE):
 
     name = "mlp-cvae"
     display_name = "MLP CVAE"
+    summary = "the fully connected counterpart of the Conv CVAE, conditioned and classifying the same way"
 
     def __init__(self, latent_dim: int = 16):
         super().__init__(latent_dim)

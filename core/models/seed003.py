@@ -106,6 +106,7 @@ class ConditionalGAN(DigitModel):
 
     name = "cgan"
     display_name = "cGAN"
+    summary = "fully connected conditional GAN: noise + digit → image, image + digit → real/fake"
     source = "seed 003, sections 4.1–4.2 (architecture, training) and 5.1–5.3 (sizes, Adam, losses)"
     capabilities = frozenset({GENERATE, DECODE})
     input_modes = ()

@@ -64,6 +64,7 @@ class ConvolutionalVAE(DigitModel):
 
     name = "conv-vae"
     display_name = "Conv β-VAE"
+    summary = "unsupervised convolutional VAE with a 2-D latent, weighted KL (β)"
     source = "seed 004, sections II.B and II.C"
     capabilities = frozenset({RECONSTRUCT, ENCODE, DECODE, SAMPLE})
     input_modes = (IMAGE_ONLY,)

@@ -1,5 +1,7 @@
 """Overview: what Digit Lab is and the shipped runs with their test metrics."""
 
+import re
+
 import streamlit as st
 
 from core.evaluation.reference import SEED000_TABLE1
@@ -10,16 +12,24 @@ st.title("Digit Lab")
 st.markdown(
     "Explore conditional generative models of handwritten digits, trained on real MNIST. Pick runs in the "
     "sidebar: every page shows them **side by side on the same inputs**, and says so when a model cannot "
-    "serve a view.\n\n"
-    "| model | source | what it is |\n|---|---|---|\n"
-    "| CAE, CVAE | seed 000, “Conditional Handwritten Digit Generation” | two 784/10 → 512 → 512 pathways fused "
-    "by addition, latent 8–64, one decoder with an image head and a digit head; input image+digit, image or digit |\n"
-    "| Conv CVAE, MLP CVAE | seed 002, Podoliak et al. | VAEs conditioned on the digit at the encoder and the "
-    "decoder; they classify by Bayes' rule (the digit whose ELBO is highest) |\n"
-    "| cGAN | seed 003, Tiwari | fully connected conditional GAN: noise + digit → image, image + digit → real/fake |\n"
-    "| Conv β-VAE | seed 004, Marquez Salazar | unsupervised convolutional VAE with a 2-D latent |\n"
-)
+    "serve a view.")
 runs, errors = runs_and_errors()
+
+
+def short_source(source: str) -> str:
+    """A model's source up to its first comma or colon: "seed 000", "reference (not a seed model)"."""
+    return re.split(r"[,:]", source, maxsplit=1)[0].strip()
+
+
+# one row per model among the listed runs, from the runs' cards (each model class writes its own summary)
+models = {}
+for run in runs.values():
+    models.setdefault(run.display_name, run.card)
+st.html('<div class="dl-table-wrap"><table class="dl-table dl-wrap dl-prose" data-testid="models-table"><thead><tr><th>model</th>'
+        '<th>source</th><th>what it is</th></tr></thead><tbody>'
+        + "".join(f"<tr><td>{html_text(name)}</td><td>{html_text(short_source(card.get('source', '')))}</td>"
+                  f"<td>{html_text(card.get('summary', ''))}</td></tr>" for name, card in models.items())
+        + "</tbody></table></div>")
 rows = []
 for name, run in runs.items():
     training = run.config.get("training", {})
@@ -28,7 +38,7 @@ for name, run in runs.items():
     rows.append({
         "run": name,
         "model": run.display_name,
-        "source": run.card["source"].split(",")[0],
+        "source": short_source(run.card["source"]),
         "latent": run.latent_dim,
         "seed": training.get("seed"),
         "epochs": training.get("epochs"),
@@ -46,7 +56,7 @@ if rows:
     header = "".join(f"<th>{html_text(key)}</th>" for key in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html_text('' if value is None else value)}</td>" for value in row.values())
                    + "</tr>" for row in rows)
-    st.html(f'<div class="dl-table-wrap"><table class="dl-table" data-testid="runs-table"><thead><tr>{header}'
+    st.html(f'<div class="dl-table-wrap"><table class="dl-table dl-wrap" data-testid="runs-table"><thead><tr>{header}'
             f'</tr></thead><tbody>{body}</tbody></table></div>')
     st.caption(
         "Test metrics on the 10,000 MNIST test images. Accuracy: argmax of the digit head with the image "

@@ -84,11 +84,18 @@ for _, cfg in configs.iterrows():
         record[METRICS[row["metric"]].label] = cell(row) + fewer_seeds_note(row, record["seeds"])
     records.append(record)
 board = pd.DataFrame(records).fillna("")
-st.dataframe(board, hide_index=True, width="stretch", key="leaderboard_table")
+# a column no run has a figure in says so once in the caption below, not in every cell: the table fits the page
+empty = [c for c in board.columns[3:] if board[c].str.startswith(("not computed", "n/a")).all() or (board[c] == "").all()]
+board = board.drop(columns=empty)
+st.dataframe(board, hide_index=True, width="stretch", height="content", key="leaderboard_table",
+             column_config={"model": st.column_config.TextColumn("model", pinned=True),
+                            "z": st.column_config.TextColumn("z", width=40), "seeds": st.column_config.TextColumn("seeds", width=60)})
 
 notes = table[table["status"] == "unavailable"].drop_duplicates("metric")
 for _, row in notes.iterrows():
-    st.caption(f"**{METRICS[row['metric']].label}** is *not computed* where the table says so: {plain(row['note'])}")
+    label = METRICS[row["metric"]].label
+    where = "for any model, so its column is left out" if label in empty else "where the table says so"
+    st.caption(f"**{label}** is *not computed* {where}: {plain(row['note'])}")
 ranked = summary[(summary["status"] == "ok") & ~summary["model"].map(is_reference).astype(bool)]
 seed_counts = ranked.groupby("metric")["n_seeds"].max()
 fewer = [METRICS[m].label for m, count in seed_counts.items() if count < seed_counts.max()]
@@ -127,7 +134,8 @@ for (model, latent), ref in SEED000_TABLE1.items():
         mean, std = ref[spec.table1]
         record[f"{spec.label} · Table 1"] = f"{mean:g} ± {std:g}"
     compare.append(record)
-st.dataframe(pd.DataFrame(compare), hide_index=True, width="stretch", key="table1_compare")
+st.dataframe(pd.DataFrame(compare), hide_index=True, width="stretch", height="content", key="table1_compare",
+             column_config={"model": st.column_config.TextColumn("model", pinned=True)})
 
 # --- metric against latent size -----------------------------------------------------------------------
 st.subheader("Each metric against the latent size")
