@@ -675,7 +675,7 @@ def gesture_zoo_grid(bench: Bench) -> None:
             app.wait_healthy()
             page.goto(app.url + _zoo_path("/latent_explorer"), wait_until="commit", timeout=GESTURE_TIMEOUT * 1000)
             _wait_pictures(page, {}, ZOO_FAST + ZOO_SLOW, time.perf_counter(), final=True)
-            settle(page, listener, time.perf_counter())
+            B.wait_quiet(page)
             t0 = time.perf_counter()
             page.goto(app.url + _zoo_path("/generation"), wait_until="commit", timeout=GESTURE_TIMEOUT * 1000)
             bench.record("zoo: grid page opened → fast runs' grids", lambda: _wait_pictures(page, {}, ZOO_FAST, t0))

@@ -250,21 +250,29 @@ def offer_runs(test, what: str, key: str) -> None:
                                    args=([run.name],), icon=":material/add:")
 
 
-def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None) -> list[RunInfo]:
+def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None, cannot: str | None = None) -> list[RunInfo]:
     """The chosen runs that can serve a view (``test(run) -> bool`` on a listed run), so that a view
-    never opens empty: when none of them can, the first shipped run that can is shown instead, with
-    a sentence saying so (``what`` completes "None of the chosen runs …") and a button that adds it
-    to the comparison. Returns [] (after saying so) only when no shipped run can either; runs whose
-    weights cannot be loaded are left out with a warning (:func:`usable`).
+    never opens empty nor shows an empty column: the runs that cannot are named once, in one line
+    (``cannot`` completes "… cannot …"; say why), and when none of them can, the first shipped run
+    that can is shown instead, with a sentence saying so (``what`` completes "None of the chosen runs
+    …") and a button that adds it to the comparison. Returns [] (after saying so) only when no shipped
+    run can either; runs whose weights cannot be loaded are left out with a warning (:func:`usable`).
 
     Args:
         test: ``test(run) -> bool`` on a :class:`core.runs.catalog.RunInfo` (its card; no weights needed).
         what: e.g. "has a 2-D latent".
         key: widget key prefix of the add button.
         runs: the runs to pick from (default: the sidebar's choice, loaded).
+        cannot: e.g. "reconstruct: they have no encoder"; default: "serve this view".
     """
-    chosen = [run for run in (selected_runs() if runs is None else runs) if test(run)]
+    runs = selected_runs() if runs is None else runs
+    chosen = [run for run in runs if test(run)]
     if chosen:
+        left = [run for run in runs if not test(run)]
+        if left:
+            names = [f"**{plain(run.label)}**" for run in left]
+            listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+            st.caption(f"Not shown here: {listed} cannot {plain(cannot or 'serve this view')}.")
         return chosen
     catalog, _ = runs_and_errors()
     for run in catalog.values():

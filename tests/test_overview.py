@@ -42,3 +42,30 @@ def test_the_models_table_lists_every_compared_model_with_its_own_summary(monkey
         if cls.role == MODEL:
             assert cls.summary, f"{cls.__name__} has no summary"
             assert shown.get(cls.display_name), f"{cls.display_name} missing from {sorted(shown)}"
+
+
+def _open(page: str, runs: str, monkeypatch, tmp_path) -> AppTest:
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.query_params["runs"] = runs
+    at.run()
+    at.switch_page(f"views/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_reconstructions_show_no_empty_column_and_name_the_runs_left_out_once(monkeypatch, tmp_path):
+    at = _open("reconstructions", "cvae-z32-s0,cgan-z100-s0,diffusion-z784-s0", monkeypatch, tmp_path)
+    titles = [m.value for m in at.main.markdown if m.value.startswith("**")]
+    assert titles == ["**CVAE \\(z\\=32\\) · seed 0**"], titles  # a column for the run that reconstructs only
+    left = [c.value for c in at.caption if c.value.startswith("Not shown here")]
+    assert len(left) == 1 and "cGAN" in left[0] and "Diffusion" in left[0] and "cannot reconstruct" in left[0], left
+
+
+def test_a_view_no_chosen_run_can_serve_opens_with_a_shipped_run_that_can(monkeypatch, tmp_path):
+    at = _open("reconstructions", "cgan-z100-s0,diffusion-z784-s0", monkeypatch, tmp_path)
+    assert any("None of the chosen runs can reconstruct" in i.value for i in at.info), [i.value for i in at.info]
+    assert "<img" in "".join(m.value for m in at.main.markdown)  # the stand-in run's reconstructions are drawn
+    add = next(b for b in at.button if b.label == "Add it to the comparison")
+    add.click().run()
+    assert len(at.sidebar.multiselect[0].value) == 3

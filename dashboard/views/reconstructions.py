@@ -14,16 +14,18 @@ from dashboard.common import (
     judge_run,
     noise_control,
     plain,
+    runs_that_can,
     seeded_indices,
-    selected_runs,
     show_images,
     side_by_side,
-    skip_note,
     test_set,
 )
 
 st.title("Reconstructions")
-runs = selected_runs()
+runs = runs_that_can(lambda run: run.can(RECONSTRUCT), "can reconstruct an image", key="rec",
+                     cannot="reconstruct: they have no encoder")
+if not runs:
+    st.stop()
 test_x, test_y = test_set()
 
 c1, c2, c3 = st.columns([2, 2, 3])
@@ -60,9 +62,6 @@ if judge is not None:
 
 def render(run):
     st.markdown(f"**{plain(run.label)}**")
-    if not run.model.can(RECONSTRUCT):
-        skip_note(run, "reconstruct")
-        return
     run_mode = input_mode_for(run, mode)
     x_hat = explore.reconstruct(run.model, x_in, y if run_mode == IMAGE_AND_DIGIT else None)
     rows = [x] + ([x_in] if noisy is not None else []) + [x_hat]  # originals, noisy inputs, reconstructions
