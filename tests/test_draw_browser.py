@@ -128,3 +128,32 @@ def test_a_noise_changes_what_the_models_see_and_a_drawing_stays_one_entry(serve
     assert len(rows) == 1, rows  # one drawing, one entry (it was 1 + one per noise change and per switch)
     assert "Occluding square on the ink" in rows[0]
     page.context.close()
+
+
+def test_a_true_digit_typed_in_the_archive_gives_the_accuracy_and_goes_into_the_csv(server, browser, tmp_path):
+    import csv
+
+    url, _ = server
+    page = new_page(browser)
+    draw_a_one(page, url)
+    assert len(archive_rows(page, url)) == 1
+    assert page.locator('[data-testid="archive-accuracy"]').count() == 0
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(state="visible", timeout=60_000)
+    box = grid.bounding_box()
+    page.mouse.dblclick(box["x"] + box["width"] - 60, box["y"] + 50)  # the true digit cell of the first row
+    page.get_by_role("option", name="1", exact=True).click()
+    page.keyboard.press("Enter")
+    accuracy = page.locator('[data-testid="archive-accuracy"]')
+    accuracy.wait_for(timeout=60_000)
+    app_idle(page)
+    judge = accuracy.locator('tr[data-label="Judge CNN · seed 0"] td').all_inner_texts()
+    assert judge == ["Judge CNN · seed 0", "1", "1", "100 %"], judge  # the judge reads this 1 right (test_browser.py)
+    assert page.locator('[data-testid="archive-table"] td.dl-truth').first.inner_text() == "1"
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").click()
+    path = tmp_path / "archive.csv"
+    download.value.save_as(path)
+    rows = list(csv.DictReader(path.open(encoding="utf-8")))
+    assert [row["true_digit"] for row in rows] == ["1"]
+    page.context.close()
