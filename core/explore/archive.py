@@ -116,6 +116,16 @@ class ArchiveEntry:
             raise ValueError(f"an archive entry is damaged ({type(exc).__name__})") from None
 
 
+def _encoded(number: int, entry: ArchiveEntry) -> str:
+    """``entry.to_json(number)`` as JSON text, kept on the entry while its number and true digit stay
+    (an archive is written whole after each change: only the changed entry is encoded again)."""
+    held = getattr(entry, "_encoded", None)
+    if held is None or held[0] != (number, entry.truth):
+        held = ((number, entry.truth), json.dumps(entry.to_json(number), ensure_ascii=False, separators=(",", ":")))
+        entry._encoded = held
+    return held[1]
+
+
 def _digit_or_none(value) -> int | None:
     if value is None:
         return None
@@ -282,9 +292,9 @@ class Archive:
     def to_json(self) -> str:
         """The whole archive as one JSON document (what :class:`ArchiveStore` writes)."""
         with self._lock:
-            return json.dumps({"format": _FORMAT, "version": _VERSION, "last_number": self._number,
-                               "entries": [e.to_json(n) for n, e in zip(self._numbers, self.entries)]},
+            head = json.dumps({"format": _FORMAT, "version": _VERSION, "last_number": self._number},
                               ensure_ascii=False, separators=(",", ":"))
+            return head[:-1] + ',"entries":[' + ",".join(map(_encoded, self._numbers, self.entries)) + "]}"
 
     @classmethod
     def from_json(cls, text: str) -> Archive:
