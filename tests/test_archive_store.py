@@ -177,9 +177,9 @@ def test_accuracy_counts_only_the_digits_with_a_true_digit():
     archive.record(entry("b", 7, truth=1))
     archive.record(entry("c", 3))  # no true digit: not counted
     archive.record(entry("d", 2, truth=2, labels=("CVAE",)))
-    assert archive.accuracy() == [("CAE", 1, 2), ("Judge", 1, 2), ("CVAE", 1, 1)]
+    assert archive.truth_tally() == [("CAE", 1, 2), ("Judge", 1, 2), ("CVAE", 1, 1)]
     archive.set_truth(2, 7)
-    assert archive.accuracy()[0] == ("CAE", 2, 2)
+    assert archive.truth_tally()[0] == ("CAE", 2, 2)
     rows = archive.to_csv().decode("utf-8").splitlines()
     assert rows[0].endswith(",true_digit") and rows[2].endswith(",7") and rows[3].endswith(",")
     with pytest.raises(ValueError, match="0–9"):

@@ -5,7 +5,7 @@ service with an archive of what was classified. Here an :class:`Archive` belongs
 holds one :class:`ArchiveEntry` per drawing or upload: while a drawing grows, its entry is updated in
 place (the models answer several times a second as the pen moves); a new drawing or another upload
 starts a new entry. The user may add the true digit of an entry, and the archive then gives each
-model's accuracy on that handwriting (:meth:`Archive.accuracy`). It exports as CSV and as a zip of
+model's accuracy on that handwriting (:meth:`Archive.truth_tally`). It exports as CSV and as a zip of
 the 28×28 PNGs with the CSV.
 
 :class:`ArchiveStore` keeps each browser's archive on the server, one JSON file per browser under
@@ -245,10 +245,12 @@ class Archive:
         with self._lock:
             return list(dict.fromkeys(label for entry in self.entries for label in entry.answers))
 
-    def accuracy(self) -> list[tuple[str, int, int]]:
-        """Each run's accuracy on the entries whose true digit is known: ``(label, right, n)`` per
-        label (in :meth:`labels` order), ``n`` the entries with a true digit that the run answered
-        (labels with ``n == 0`` are left out)."""
+    def truth_tally(self) -> list[tuple[str, int, int]]:
+        """Each run's answers against the true digits the user gave: ``(label, right, n)`` per label (in
+        :meth:`labels` order), ``n`` the entries with a true digit that the run answered, ``right``
+        those it read as that digit (labels with ``n == 0`` are left out); its accuracy on this
+        handwriting is ``right / n``. A tally of stored answers: a model's accuracy from its outputs
+        is :func:`core.evaluation.metrics.accuracy`."""
         with self._lock:
             out = []
             for label in self.labels():

@@ -41,7 +41,7 @@ if right.button("Clear the archive", icon=":material/delete:", key="archive_clea
     st.rerun()
 
 st.subheader("Accuracy on your handwriting")
-scores = archive.accuracy()
+scores = archive.truth_tally()
 if scores:
     rows = "".join(f'<tr data-label="{html_text(label)}"><td>{html_text(label)}</td><td>{right}</td><td>{n}</td>'
                    f"<td>{100 * right / n:.0f} %</td></tr>" for label, right, n in scores)
