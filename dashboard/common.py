@@ -24,7 +24,8 @@ from core.runs.format import CheckpointError
 RUNS_KEY = "runs"          # the sidebar picker's widget key
 CHOSEN_KEY = "chosen_runs"  # the choice itself, kept across pages (the picker writes it on change)
 DRAWN_KEY = "drawn_digit"   # the latest digit drawn or uploaded on the Draw page (see drawn_digit())
-ARCHIVE_KEY = "archive"     # this session's core.explore.archive.Archive (see session_archive())
+ARCHIVE_KEY = "archive"     # this session's archive until the browser says its id (see session_archive())
+BROWSER_KEY = "browser_id"  # this browser's id, once known (see session_archive())
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
 #: the dashboard's one palette: Tableau 10 (made for categories), its light grey #bab0ac replaced by
@@ -171,14 +172,79 @@ def _thumbnails(n: int) -> np.ndarray:
     return images[seeded_indices(len(images), n, 0)]
 
 
-def session_archive():
-    """This browser session's archive of classified digits (:class:`core.explore.archive.Archive`), made on
-    first use; kept in the session's state, so no other visitor sees it."""
+def archive_store():
+    """The server's store of every browser's archive (:class:`core.explore.archive.ArchiveStore`,
+    under ``core.paths.cache_root()/archives``), one per process and cache folder."""
+    from core.paths import cache_root
+
+    return _archive_store(str(cache_root() / "archives"))
+
+
+@st.cache_resource(show_spinner=False)
+def _archive_store(root: str):
+    from core.explore.archive import ArchiveStore
+
+    return ArchiveStore(root)
+
+
+def session_archive(ask_browser: bool = True):
+    """This browser's archive of classified digits (:class:`core.explore.archive.Archive`), kept on
+    the server under the browser's random id (:func:`dashboard.components.browser_store.browser_id`):
+    it survives reloads and browser restarts, and no other browser sees it.
+
+    Until the browser has said its id (the first run of its first visit), the digits go to an archive
+    of this session only, moved into the browser's archive once the id is known. ``ask_browser``:
+    mount the id component when the id is not known yet (False inside fragments: the component must
+    sit outside them, at the same place on every run, for its answer to rerun the page).
+    """
     from core.explore.archive import Archive
 
-    if ARCHIVE_KEY not in st.session_state:
-        st.session_state[ARCHIVE_KEY] = Archive()
-    return st.session_state[ARCHIVE_KEY]
+    browser = st.session_state.get(BROWSER_KEY)
+    if browser is None and ask_browser:
+        from dashboard.components.browser_store import browser_id
+
+        browser = browser_id()
+        if browser is not None:
+            st.session_state[BROWSER_KEY] = browser
+    if browser is None:
+        if ARCHIVE_KEY not in st.session_state:
+            st.session_state[ARCHIVE_KEY] = Archive()
+        return st.session_state[ARCHIVE_KEY]
+    archive = archive_store().open(browser)
+    pending = st.session_state.pop(ARCHIVE_KEY, None)
+    for _, entry in pending.numbered() if pending is not None else ():
+        archive.record(entry)
+    return archive
+
+
+def archive_key(page: str, drawing: bool, has_input: bool, upload_id: str = "") -> str:
+    """The archive key of a page's current input: one drawing (or upload) is one archive entry.
+
+    A drawing keeps its key until the canvas is emptied (Clear canvas, or Undo of the last stroke);
+    switching the page's input away from the canvas and back (the canvas then reports "empty" once,
+    before it sends its drawing again), a noise change or a rerun keep it. Keys hold a random token
+    of this session, so that a drawing of a later visit never replaces one of an earlier visit.
+
+    Args:
+        page: the page's key prefix (its state is ``st.session_state[f"{page}_archive_key"]``).
+        drawing: the input is the canvas (else an upload).
+        has_input: there is a drawing (or picture) now.
+        upload_id: the uploaded file's id (uploads only).
+    """
+    import secrets
+
+    state = st.session_state.setdefault(f"{page}_archive_key",
+                                        {"token": secrets.token_hex(8), "seq": 0, "open": False, "was_drawing": False})
+    if drawing:
+        if state["was_drawing"] or has_input:  # not the remount after switching back to the canvas
+            if not has_input and state["open"]:
+                state["seq"] += 1
+            state["open"] = has_input
+        key = f"drawn:{state['token']}:{state['seq']}"
+    else:
+        key = f"upload:{state['token']}:{upload_id}"
+    state["was_drawing"] = drawing
+    return key
 
 
 def drawn_digit() -> np.ndarray | None:
@@ -287,21 +353,30 @@ def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None, 
     return []
 
 
-def noise_control(key: str):
-    """A row of controls to corrupt the input (seed 002's noise test, ``core.data.corruptions.NOISE_KINDS``):
-    kind, level and seed. Returns a :class:`NoiseChoice` (call it on float (N, 1, 28, 28) images in
-    [0, 1]), or None when no noise is chosen (level 0 included)."""
+def noise_control(key: str, kinds=None):
+    """A row of controls to corrupt the input (seed 002's noise test): kind, level and seed.
+
+    Args:
+        key: widget key prefix (``{key}_noise_kind``, ``{key}_noise_{kind name}``, ``{key}_noise_seed``).
+        kinds: the :class:`core.data.corruptions.NoiseKind` objects offered (default the study's
+            ``NOISE_KINDS``; the Draw page offers ``DRAWING_NOISE_KINDS``, whose noise shows on a drawing).
+
+    Returns:
+        a :class:`NoiseChoice` (call it on float (N, 1, 28, 28) images in [0, 1]), or None when no
+        noise is chosen (level 0 included).
+    """
     from core.data.corruptions import NOISE_KINDS
 
+    kinds = tuple(NOISE_KINDS if kinds is None else kinds)
     c1, c2, c3 = st.columns([2, 3, 1])
-    names = ["none"] + [kind.name for kind in NOISE_KINDS]
-    labels = {"none": "No noise", **{kind.name: kind.label for kind in NOISE_KINDS}}
+    names = ["none"] + [kind.name for kind in kinds]
+    labels = {"none": "No noise", **{kind.name: kind.label for kind in kinds}}
     choice = c1.selectbox("Noise on the input", names, format_func=labels.get, key=f"{key}_noise_kind",
                           help="Seed 002 adds noise to the input to test the models' stability. The full "
                                "study over the test set is on the Noise robustness page.")
     if choice == "none":
         return None
-    kind = next(k for k in NOISE_KINDS if k.name == choice)
+    kind = next(k for k in kinds if k.name == choice)
     top = float(kind.levels[-1])
     level = c2.slider(kind.level_name, 0.0, top, float(kind.levels[2]), float(kind.step), key=f"{key}_noise_{choice}",
                       help=kind.description)
@@ -312,14 +387,15 @@ def noise_control(key: str):
 
 
 class NoiseChoice:
-    """A noise chosen with :func:`noise_control`: call it on images; ``text`` says what it is."""
+    """A noise chosen with :func:`noise_control`: call it on images; ``text`` says what it is, e.g.
+    "Gaussian noise, σ 0.2 (seed 0)"."""
 
     def __init__(self, kind, level: float, seed: int):
         self.kind, self.level, self.seed = kind, level, seed
         self.text = f"{kind.label}, {kind.level_name.split(' (')[0]} {level:g} (seed {seed})"
 
     def __call__(self, x):
-        """``x`` (float (N, 1, 28, 28) in [0, 1]) with the noise."""
+        """``x`` (float (N, 1, 28, 28) in [0, 1]) with the noise (a new tensor, same shape)."""
         return self.kind(x, self.level, self.seed)
 
 
@@ -337,10 +413,13 @@ def decode_upload(data: bytes, invert: bool) -> np.ndarray:
 
 def read_upload(key: str, label: str) -> np.ndarray | None:
     """An uploader (widget keys ``{key}_upload``, ``{key}_invert``): the picture as ink (H, W) in
-    [0, 1], or None (with a message in the user's words). The upload's id and name are kept in
+    [0, 1], or None. When a picture was uploaded but cannot be used, the reason and what to do are
+    shown here and :func:`upload_failed` says so for the rest of the run (the page then shows no
+    "upload a picture" prompt beside the error). The upload's id and name are kept in
     ``st.session_state[f"{key}_upload_id"]``."""
     from core.data.preprocess import UploadError
 
+    st.session_state[f"{key}_upload_failed"] = False
     upload = st.file_uploader(label, type=["png", "jpg", "jpeg", "bmp"], key=f"{key}_upload",
                               max_upload_size=10 * MAX_UPLOAD_MB)
     invert = st.checkbox("Dark digits on a light background", value=True, key=f"{key}_invert",
@@ -349,6 +428,7 @@ def read_upload(key: str, label: str) -> np.ndarray | None:
     if upload is None:
         return None
     st.session_state[f"{key}_upload_id"] = (upload.file_id, upload.name)
+    st.session_state[f"{key}_upload_failed"] = True  # until the picture is read
     if upload.size > MAX_UPLOAD_MB * 1024 * 1024:
         st.error(f"{plain(upload.name)} is {upload.size / 1024 / 1024:.1f} MB; Digit Lab reads pictures up to "
                  f"{MAX_UPLOAD_MB} MB. Shrink it and upload it again.")
@@ -362,7 +442,14 @@ def read_upload(key: str, label: str) -> np.ndarray | None:
         st.warning(f"No ink stands out from the background of {plain(upload.name)}. Try a picture with darker "
                    "ink, or untick *Dark digits on a light background* for light digits on a dark background.")
         return None
+    st.session_state[f"{key}_upload_failed"] = False
     return ink
+
+
+def upload_failed(key: str) -> bool:
+    """True when, in this run, :func:`read_upload` (same ``key``) got a picture it could not use and
+    said why."""
+    return bool(st.session_state.get(f"{key}_upload_failed"))
 
 
 def side_by_side(items: list, render, max_cols: int = 4) -> None:

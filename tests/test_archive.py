@@ -38,9 +38,9 @@ def test_csv_has_one_row_per_digit_and_blank_cells_for_absent_runs():
     rows = list(csv.reader(io.StringIO(archive.to_csv().decode("utf-8"))))
     assert rows[0][:5] == ["number", "time_utc", "source", "noise", "image"]
     assert rows[0][5:] == ["CAE: digit", "CAE: probability", "Judge: digit", "Judge: probability",
-                           "CVAE: digit", "CVAE: probability"]
+                           "CVAE: digit", "CVAE: probability", "true_digit"]
     assert rows[1][0] == "1" and rows[1][4] == "digits/0001.png" and rows[1][5:7] == ["1", "0.9000"]
-    assert rows[2][5:9] == ["", "", "", ""] and rows[2][9:] == ["5", "0.5000"]
+    assert rows[2][5:9] == ["", "", "", ""] and rows[2][9:] == ["5", "0.5000", ""]
     assert len(rows) == 3
 
 

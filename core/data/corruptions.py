@@ -76,6 +76,52 @@ def occlusion(x: torch.Tensor, side: float, generator: torch.Generator | None = 
     return out
 
 
+def flip_pixels(x: torch.Tensor, rate: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each pixel, with probability ``rate``, flipped: ``1 − x`` (paper becomes ink: salt; ink becomes
+    paper: pepper). Unlike :func:`salt_and_pepper`, whose black hits vanish on black paper, every hit
+    shows on a drawing.
+
+    Raises:
+        ValueError: ``rate`` outside [0, 1].
+    """
+    rate = _check_level(rate, "rate", upper=1.0)
+    out = x.clone()
+    if rate == 0:
+        return out
+    hit = torch.rand(x.shape, generator=generator, device=x.device) < rate
+    out[hit] = 1.0 - out[hit]
+    return out
+
+
+def occlusion_on_ink(x: torch.Tensor, side: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """A ``side`` × ``side`` square of paper (0) centred on a pixel of each image's ink, the pixel drawn
+    at random with probability proportional to its ink (so the square always hides some of the digit;
+    moved inside the image where it would stick out). An image without ink gets the square in its
+    middle. Unlike :func:`occlusion`, whose square often lands on the empty paper around a digit.
+
+    Raises:
+        ValueError: ``side`` not a whole number of pixels between 0 and the image size.
+    """
+    n, _, h, w = x.shape
+    side_f = _check_level(side, "side", upper=float(min(h, w)))
+    if side_f != int(side_f):
+        raise ValueError(f"the occluding square's side must be a whole number of pixels, not {side}")
+    s = int(side_f)
+    out = x.clone()
+    if s == 0:
+        return out
+    for i in range(n):
+        ink = x[i].sum(dim=0).flatten().clamp(min=0).float()
+        if float(ink.sum()) > 0:
+            row, col = divmod(int(torch.multinomial(ink, 1, generator=generator).item()), w)
+        else:
+            row, col = h // 2, w // 2
+        top = min(max(row - s // 2, 0), h - s)
+        left = min(max(col - s // 2, 0), w - s)
+        out[i, :, top:top + s, left:left + s] = 0.0
+    return out
+
+
 def _check_level(value: float, name: str, upper: float | None) -> float:
     try:
         value = float(value)
@@ -122,6 +168,20 @@ NOISE_KINDS: tuple[NoiseKind, ...] = (
               "each pixel, with probability rate, set to black or white", salt_and_pepper),
     NoiseKind("occlusion", "Occluding square", "side (pixels)", (0.0, 4.0, 8.0, 10.0, 12.0, 14.0, 16.0), 1.0,
               "one square of paper pasted at a random place", occlusion),
+)
+
+
+#: the kinds the Draw page offers: the same three, made to show on a drawing (salt and pepper flips
+#: pixels, so that its pepper is not lost on the black paper; the square is put on the ink). They are
+#: not the study's: NOISE_KINDS defines what the Noise robustness study measures.
+DRAWING_NOISE_KINDS: tuple[NoiseKind, ...] = (
+    NOISE_KINDS[0],
+    NoiseKind("flip", "Salt and pepper (flipped pixels)", "rate (share of pixels)", (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5),
+              0.01, "each pixel, with probability rate, flipped: paper becomes ink (salt), ink becomes paper (pepper)",
+              flip_pixels),
+    NoiseKind("occlusion_ink", "Occluding square on the ink", "side (pixels)", (0.0, 4.0, 8.0, 10.0, 12.0, 14.0, 16.0),
+              1.0, "one square of paper centred on a point of the digit's ink (the seed chooses which)",
+              occlusion_on_ink),
 )
 
 

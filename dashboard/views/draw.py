@@ -2,37 +2,48 @@
 
 The whole interactive part is one fragment: a stroke (sent by the sketchpad several times a
 second while the pen is down, and at pen up) reruns only it. Predictions are drawn as one light
-HTML block (no chart library), images inline.
+HTML block (no chart library), images inline. Each drawing (or upload) is one entry of this
+browser's archive (the Archive page), updated in place as the drawing grows or its noise changes.
 """
 
 import numpy as np
 import streamlit as st
 import torch
 
+from core.data.corruptions import DRAWING_NOISE_KINDS
 from core.data.preprocess import EmptyDrawing, mnist_preprocess
 from core.explore import latents as explore
 from core.explore.archive import ArchiveEntry
 from core.models.capabilities import CLASSIFY, IMAGE_ONLY, RECONSTRUCT, RESTYLE
 from dashboard.common import (
     DRAWN_KEY,
+    archive_key,
+    chosen_names,
     html_text,
     images_html,
     judge_run,
     noise_control,
-    offer_runs,
     plain,
     png_data_uri,
     read_upload,
+    runs_that_can,
     selected_runs,
     session_archive,
+    upload_failed,
 )
 from dashboard.components.sketchpad import sketchpad
 
 st.title("Draw a digit")
+session_archive()  # outside the fragment: on a first visit it asks the browser for its id (one page rerun)
 runs = selected_runs()
 judge = judge_run()
 classifiers = [run for run in runs if run.model.can(CLASSIFY)] + ([judge] if judge else [])
-restylers = [run for run in runs if run.model.can(RESTYLE)]
+st.caption("Each drawing is **one entry** of this browser's **Archive** page, updated as the drawing grows or "
+           "its noise changes; **Clear canvas** starts the next entry, another upload too. Say which digit you "
+           "drew to see each model's accuracy on your handwriting there.")
+
+DIGIT_CHOICES = [None, *range(10)]
+
 
 def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
     pred = int(probs.argmax())
@@ -47,50 +58,97 @@ def card_html(run, probs: np.ndarray, recon: torch.Tensor | None) -> str:
             f'<div class="dl-bars">{bars}</div><div class="dl-ticks">{ticks}</div>{extra}</div>')
 
 
+def picture_html(image: np.ndarray, alt: str, testid: str) -> str:
+    return (f'<figure class="dl-figure" style="display:inline-block;margin:0 12px 0 0">'
+            f'<img class="dl-img" data-testid="{testid}" alt="{html_text(alt)}" width="168" height="168" '
+            f'style="image-rendering:pixelated;border:1px solid #dfe3e8" src="{png_data_uri(image)}">'
+            f'<figcaption style="font-size:0.8rem">{html_text(alt)}</figcaption></figure>')
+
+
+def save_truth(key: str, widget: str) -> None:
+    """The true-digit selectbox's callback: write the chosen digit into the drawing's archive entry."""
+    session_archive(ask_browser=False).set_truth_of(key, st.session_state.get(widget))
+
+
+def restyle_section(x: torch.Tensor | None, answers: dict[str, int]) -> None:
+    """Your drawing (float (1, 1, 28, 28) in [0, 1], or None before one) redrawn as every digit by the
+    chosen runs that can, or by a shipped one (said so, with a button that adds it)."""
+    st.subheader("Your handwriting as every digit")
+    restylers = runs_that_can(lambda run: run.can(RESTYLE), "can redraw your digit as every other digit (their "
+                              "decoders must take the digit as a label)", key="draw_restyle", runs=runs)
+    if not restylers:
+        return
+    st.caption("Models whose decoder takes the digit as a label keep your drawing's style (its latent code, "
+               "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
+    if x is None:
+        st.caption("Draw a digit above to see it here.")
+        return
+    blocks = []
+    for run in restylers:
+        if judge is not None:
+            digit = answers[judge.name]
+        elif run.name in answers:
+            digit = answers[run.name]
+        elif run.model.can(CLASSIFY):
+            digit = int(explore.class_probabilities(run.model, x).argmax())
+        else:
+            digit = 0
+        with torch.no_grad():
+            out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
+                                    torch.arange(10, device=run.model.device))
+        blocks.append(f'<div><b>{html_text(run.label)}</b> (read as a {digit})<br>'
+                      f'{images_html(out[0].cpu(), nrow=10, scale=2)}</div>')
+    st.markdown(f'<div class="dl-cards">{"".join(blocks)}</div>', unsafe_allow_html=True)
+
+
 @st.fragment
 def drawing_area() -> None:
+    if [run.name for run in runs] != chosen_names():  # a run was added below (its button reran only this)
+        st.rerun(scope="app")
     left, right = st.columns([3, 2])
     with left:
         source = st.radio("Input", ["Draw", "Upload an image"], horizontal=True, key="draw_source")
-        if source == "Draw":
+        drawing = source == "Draw"
+        if drawing:
             brush = st.slider("Brush width", 8, 40, 20, key="draw_brush")
             raw = sketchpad("sketchpad", width=280, height=280, brush=brush, live_ms=150, clear_label="Clear canvas")
         else:
             raw = read_upload("draw", "A picture of one digit (PNG, JPEG, BMP)")
-        noisy = noise_control("draw")
+        noisy = noise_control("draw", kinds=DRAWING_NOISE_KINDS)
 
-    x = None
+    failed = not drawing and upload_failed("draw")  # read_upload said why: no prompt beside it
+    clean = None
     if raw is not None:
         try:
-            x = torch.from_numpy(mnist_preprocess(raw)).reshape(1, 1, 28, 28)
+            clean = torch.from_numpy(mnist_preprocess(raw)).reshape(1, 1, 28, 28)
         except EmptyDrawing:
-            x = None
+            clean = None
         except ValueError as exc:
-            st.error(f"This picture cannot be used: {plain(exc)}")
-    st.session_state[DRAWN_KEY] = None if x is None else x[0, 0].numpy()  # the clean digit, for the latent views
-    # the archive's key of this input: a drawing keeps its key until the canvas is cleared
-    if source == "Draw":
-        if x is None and st.session_state.get("draw_archived_open"):
-            st.session_state["draw_seq"] = st.session_state.get("draw_seq", 0) + 1
-        st.session_state["draw_archived_open"] = x is not None
-        archive_key, archive_source = f"drawn:{st.session_state.get('draw_seq', 0)}", "drawn"
-    else:
-        file_id, name = st.session_state.get("draw_upload_id", ("", ""))
-        archive_key, archive_source = f"upload:{file_id}", f"uploaded: {name}"
-    if x is not None and noisy is not None:
-        x = noisy(x)
+            with left:
+                st.error(f"This picture cannot be used: {plain(exc)}. Try another picture of one digit.")
+            failed = True
+    st.session_state[DRAWN_KEY] = None if clean is None else clean[0, 0].numpy()  # the clean digit, for the latent views
+    file_id, name = st.session_state.get("draw_upload_id", ("", ""))
+    key = archive_key("draw", drawing, clean is not None, upload_id=file_id)
 
     with right:
         st.markdown("**What the models see** (28×28, MNIST preprocessing)")
-        if x is None:
-            st.info("Draw a digit on the canvas (or upload one) to see it classified. The models answer while "
-                    "you draw.")
-            return
-        st.markdown(f'<img class="dl-img" alt="what the models see" width="168" height="168" '
-                    f'style="image-rendering:pixelated;border:1px solid #dfe3e8" src="{png_data_uri(x[0, 0].numpy())}">',
-                    unsafe_allow_html=True)
-        st.caption("Bounding box scaled to fit 20×20 (aspect ratio kept), then centred by centre of mass "
-                   "in 28×28, as MNIST was made" + (", then the noise chosen on the left." if noisy else "."))
+        if clean is None:
+            if not failed:
+                st.info("Draw a digit on the canvas to see it classified: the models answer while you draw."
+                        if drawing else "Upload a picture of one digit to see it classified.")
+        else:
+            x = clean if noisy is None else noisy(clean)
+            pictures = picture_html(clean[0, 0].numpy(), "your digit", "draw-clean")
+            if noisy is not None:
+                pictures += picture_html(x[0, 0].numpy(), "with the noise", "draw-noisy")
+            st.markdown(pictures, unsafe_allow_html=True)
+            st.caption("Bounding box scaled to fit 20×20 (aspect ratio kept), then centred by centre of mass "
+                       "in 28×28, as MNIST was made" + (f", then {plain(noisy.text)}: the models see the picture "
+                                                       "with the noise." if noisy else "."))
+    if clean is None:
+        restyle_section(None, {})
+        return
 
     answers, cards = {}, []
     for run in classifiers:
@@ -100,10 +158,20 @@ def drawing_area() -> None:
         if run.model.can(RECONSTRUCT) and IMAGE_ONLY in run.model.input_modes:
             recon = explore.reconstruct(run.model, x, None)
         cards.append((run, probs, recon))
-    session_archive().record(ArchiveEntry(
-        key=archive_key + (f"|{noisy.text}" if noisy else ""), source=archive_source, image=x[0, 0].numpy(),
+    archive = session_archive(ask_browser=False)
+    archive.record(ArchiveEntry(
+        key=key, source="drawn" if drawing else f"uploaded: {name}", image=x[0, 0].numpy(),
         answers={run.label: (int(probs.argmax()), float(probs.max())) for run, probs, _ in cards},
         noise=noisy.text if noisy else ""))
+    with right:
+        entry = archive.entry_for(key)
+        truth = entry.truth if entry is not None else None
+        widget = f"draw_truth_{key}"
+        st.selectbox("Which digit is it?", DIGIT_CHOICES, index=DIGIT_CHOICES.index(truth), key=widget,
+                     format_func=lambda d: "not said" if d is None else str(d), on_change=save_truth,
+                     args=(key, widget), help="Kept with this drawing's archive entry: the Archive page gives each "
+                                              "model's accuracy on the digits whose true digit you said.")
+
     summary = " · ".join(f"{html_text(run.label)}: <b>{answers[run.name]}</b> ({probs.max():.2f})"
                          for run, probs, _ in cards)
     st.markdown(f'<div class="dl-summary" data-testid="dl-summary">{summary}</div>'
@@ -116,24 +184,7 @@ def drawing_area() -> None:
         st.caption(f"**{plain(judge.label)}** is the independent judge classifier"
                    + (f" ({100 * accuracy:.2f} % on the MNIST test set)" if accuracy is not None else "")
                    + ", not one of the compared models.")
-
-    if restylers:
-        st.subheader("Your handwriting as every digit")
-        st.caption("Models whose decoder takes the digit as a label keep your drawing's style (its latent code, "
-                   "read with the digit the judge — or else the model itself — sees) and redraw it as 0–9.")
-        blocks = []
-        for run in restylers:
-            digit = answers.get(judge.name if judge else run.name, answers.get(run.name, 0))
-            with torch.no_grad():
-                out = run.model.restyle(x.to(run.model.device), torch.tensor([digit], device=run.model.device),
-                                        torch.arange(10, device=run.model.device))
-            blocks.append(f'<div><b>{html_text(run.label)}</b> (read as a {digit})<br>'
-                          f'{images_html(out[0].cpu(), nrow=10, scale=2)}</div>')
-        st.markdown(f'<div class="dl-cards">{"".join(blocks)}</div>', unsafe_allow_html=True)
+    restyle_section(x, answers)
 
 
 drawing_area()
-if not restylers:  # outside the fragment: adding a run reruns the whole page (and its sidebar)
-    st.subheader("Your handwriting as every digit")
-    offer_runs(lambda run: run.can(RESTYLE), "can redraw your digit as every other digit (their decoders must "
-               "take the digit as a label)", key="draw_restyle")

@@ -9,7 +9,18 @@ from core.data.segment import MAX_DIGITS, TooManyDigits, digit_images, find_digi
 from core.explore import latents as explore
 from core.explore.archive import ArchiveEntry
 from core.models.capabilities import CLASSIFY
-from dashboard.common import html_text, images_html, judge_run, plain, png_data_uri, read_upload, selected_runs, session_archive
+from dashboard.common import (
+    archive_key,
+    html_text,
+    images_html,
+    judge_run,
+    plain,
+    png_data_uri,
+    read_upload,
+    selected_runs,
+    session_archive,
+    upload_failed,
+)
 from dashboard.components.sketchpad import sketchpad
 
 st.title("Read a number")
@@ -17,6 +28,7 @@ st.markdown("Write several digits in a row (or upload a picture of a number): th
             "connected strokes (broken strokes joined; touching digits cut the way the judge is surest of), "
             f"each is brought to MNIST's 28×28 form, and every classifier reads the number (up to {MAX_DIGITS} "
             "digits). Measured on 1,000 synthetic numbers: `python scripts/read_numbers.py`.")
+session_archive()  # outside the fragment: on a first visit it asks the browser for its id (one page rerun)
 runs = selected_runs()
 judge = judge_run()
 readers = [run for run in runs if run.model.can(CLASSIFY)] + ([judge] if judge else [])
@@ -44,19 +56,18 @@ def boxes_png(ink: np.ndarray, boxes) -> str:
 @st.fragment
 def reading_area() -> None:
     source = st.radio("Input", ["Draw", "Upload a picture"], horizontal=True, key="num_source")
-    if source == "Draw":
+    drawing = source == "Draw"
+    if drawing:
         ink = sketchpad("number_pad", width=840, height=200, brush=14, live_ms=0, clear_label="Clear canvas")
-        # the archive's key: one drawn number keeps its key until the canvas is cleared
-        if ink is None and st.session_state.get("num_archived_open"):
-            st.session_state["num_seq"] = st.session_state.get("num_seq", 0) + 1
-        st.session_state["num_archived_open"] = ink is not None
-        archive_key, archive_source = f"number-drawn:{st.session_state.get('num_seq', 0)}", "number drawn"
+        archive_source = "number drawn"
     else:
         ink = read_upload("num", "A picture of a handwritten number (PNG, JPEG, BMP)")
-        file_id, name = st.session_state.get("num_upload_id", ("", ""))
-        archive_key, archive_source = f"number-upload:{file_id}", f"number uploaded: {name}"
+        archive_source = f"number uploaded: {st.session_state.get('num_upload_id', ('', ''))[1]}"
+    # one drawn number keeps its archive key until the canvas is cleared
+    key = archive_key("num", drawing, ink is not None, upload_id=st.session_state.get("num_upload_id", ("", ""))[0])
     if ink is None:
-        st.info("Write a number on the canvas (or upload one): it is read when you lift the pen.")
+        if drawing or not upload_failed("num"):  # read_upload said why the picture cannot be read
+            st.info("Write a number on the canvas (or upload one): it is read when you lift the pen.")
         return
     try:
         boxes = find_digits(ink, reader=judge_reader if judge else None)
@@ -81,8 +92,8 @@ def reading_area() -> None:
         rows.append(f'<tr data-run="{html_text(run.name)}"><td>{html_text(run.label)}</td>'
                     f'<td class="dl-number"><b>{number}</b></td><td>{surest}</td></tr>')
     n = len(digits)
-    session_archive().record_group([
-        ArchiveEntry(key=archive_key, source=f"{archive_source}, digit {k + 1} of {n}", image=digits[k, 0],
+    session_archive(ask_browser=False).record_group([
+        ArchiveEntry(key=key, source=f"{archive_source}, digit {k + 1} of {n}", image=digits[k, 0],
                      answers={label: read[k] for label, read in answers.items()}) for k in range(n)])
     st.html('<table class="dl-table" data-testid="number-readings"><thead><tr><th>model</th><th>reads</th>'
             f"<th>probability of each digit read</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
