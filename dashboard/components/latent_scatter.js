@@ -433,7 +433,7 @@ function createPlot(root) {
     const fresh = S.key === null;
     const key = String(data.key);
     if (key !== S.key) {
-      if (!STORE.has(key)) STORE.set(key, { sig: null, selection: null, mask: null, point: null, hidden: new Set() });
+      if (!STORE.has(key)) STORE.set(key, { sig: null, selection: null, mask: null, point: null, hidden: new Set(), controlled: null });
       S.entry = STORE.get(key); S.key = key; S.sig = null;
     }
     const e = S.entry;
@@ -459,6 +459,20 @@ function createPlot(root) {
         setSelection(e.selection.filter((i) => i < n));
       }
       e.sig = data.sig;
+    }
+    // a selection set by the page (linked views): taken over whenever that value changes, and sent
+    // back so that Python holds what is drawn (the page's callback sees it equals its own and rests)
+    if (Array.isArray(data.selected) && data.drag !== 'probe') {
+      const list = data.selected.filter((i) => Number.isInteger(i) && i >= 0 && i < S.n);
+      const text = list.join(',');
+      if (text !== e.controlled) {
+        e.controlled = text;
+        if (text !== (e.selection ? e.selection.join(',') : '')) {
+          setSelection(list.length ? list : null);
+          send('selection', list);
+          resend = false;
+        }
+      }
     }
     S.colors = Array.isArray(data.colors) && data.colors.length ? data.colors : ['#4e79a7'];
     S.drag = data.drag === 'probe' ? 'probe' : 'select';
