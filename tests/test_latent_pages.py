@@ -209,6 +209,10 @@ def test_scatter_refuses_a_selection_it_cannot_show():
             scatter_payload(xy, labels, selected=bad)
     with pytest.raises(ValueError, match="only for drag='select'"):
         scatter_payload(xy, labels, selected=[1], drag="probe")
+    assert scatter_payload(xy, labels, ids=np.arange(5) + 100, link="page")["link"] == "page"
+    for kwargs in ({"link": "page"}, {"link": "", "ids": np.arange(5)}, {"link": "page", "ids": np.arange(5), "drag": "probe"}):
+        with pytest.raises(ValueError, match="link must be"):
+            scatter_payload(xy, labels, **kwargs)
 
 
 # --- 4. the β-VAE page ----------------------------------------------------------------------------------

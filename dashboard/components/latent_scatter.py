@@ -19,7 +19,8 @@ points in Python or re-sends them. What the user does comes back with ``setState
 - ``drag="select"``: dragging draws a box; at release the indices of the (visible) points inside it are
   sent (``"selection"``); a double click clears the selection. A page can also set the selection
   (``selected=``, e.g. what a box on another scatter chose: linked views); the component then shows
-  it and sends it back, so Python's value is always what is drawn.
+  it and sends it back, so Python's value is always what is drawn. Scatters given one ``link`` name
+  share their boxes in the browser at once, matched by ``ids`` (no round trip to Python).
 - ``drag="probe"``: a click, or a drag (every ~60 ms, and at release), sends the data coordinates under
   the pointer (``"point"``); a crosshair marks it.
 
@@ -166,7 +167,7 @@ def _xy_text(digest: bytes, rounded: np.ndarray) -> str:
 def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: str = "your digit",
                     drag: str = "select", axis_labels=("x", "y"), square=None, height: int = 460,
                     point_size: float = 3, ids=None, equal_aspect: bool | None = None, selected=None,
-                    key: str = "") -> dict:
+                    link: str | None = None, key: str = "") -> dict:
     """Validate the inputs and build the JSON data the component receives (see :func:`latent_scatter`)."""
     xy_arr = np.asarray(xy, dtype=np.float64)
     if xy_arr.ndim != 2 or xy_arr.shape[1] != 2:
@@ -220,6 +221,8 @@ def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: s
         if sel.ndim != 1 or (sel.size and (not np.issubdtype(sel.dtype, np.integer) or sel.min() < 0 or sel.max() >= n)):
             raise ValueError(f"selected must be a 1-D array of point positions from 0 to {n - 1}; got {selected!r}.")
         selected_list = sorted(set(sel.astype(np.int64).tolist()))
+    if link is not None and (not isinstance(link, str) or not link or ids is None or drag != "select"):
+        raise ValueError("link must be a non-empty name, for drag='select' scatters that are given ids.")
 
     rounded = np.ascontiguousarray(np.round(xy_arr, 4) + 0.0)  # + 0.0: no "-0.0"
     xy_digest = hashlib.sha1(rounded, usedforsecurity=False).digest()
@@ -231,7 +234,7 @@ def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: s
             "marker_label": str(marker_label), "drag": drag, "axis_labels": [str(a) for a in labels_pair],
             "square": float(square) if square is not None else None, "height": int(height),
             "equal_aspect": bool(square is not None if equal_aspect is None else equal_aspect),
-            "point_size": float(point_size), "selected": selected_list}
+            "point_size": float(point_size), "selected": selected_list, "link": link}
 
 
 def _clean_result(raw: dict, n: int, drag: str, fresh_points: bool) -> dict:
@@ -259,7 +262,7 @@ def _clean_result(raw: dict, n: int, drag: str, fresh_points: bool) -> dict:
 def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker_label: str = "your digit",
                    drag: str = "select", axis_labels=("x", "y"), square=None, height: int = 460,
                    point_size: float = 3, ids=None, equal_aspect: bool | None = None, selected=None,
-                   on_select=None) -> dict:
+                   on_select=None, link: str | None = None) -> dict:
     """A canvas scatter plot of 2-D points coloured by digit; returns the box selection or probe point.
 
     Args:
@@ -298,6 +301,10 @@ def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker
             browser sends a selection other than the one Python holds (a box, a double click that clears,
             or the scatter taking over ``selected``), with the sorted positions; e.g. to share it with
             other views. Called as a widget callback: it may set session state, not draw.
+        link: optional name shared by scatters of one page (``drag="select"``, with ``ids``): a box or a
+            double click on one of them selects the points of the same ids in the others at once, in
+            the browser (they do not send it: pass the shared selection back as ``selected`` so that it
+            survives reruns).
 
     Returns:
         ``{"selection": list[int], "point": (x, y) | None}``: with ``drag="select"``, the sorted
@@ -309,14 +316,15 @@ def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker
         ValueError: with a plain sentence when xy is not (N, 2) or holds NaN/inf, labels is not (N,)
             digits 0–9, thumbnails is not (N, 28, 28), ids is not (N,) integers, marker is not one
             finite (x, y), drag is not "select"/"probe", square is not positive, axis_labels is not a
-            pair, height < 120, point_size outside (0, 40], or selected is not positions of points
-            (or is given with drag="probe").
+            pair, height < 120, point_size outside (0, 40], selected is not positions of points (or is
+            given with drag="probe"), or link is empty or given without ids or with drag="probe".
 
     Each gesture is a ``setStateValue``: inside an ``@st.fragment`` it reruns only that fragment.
     """
     data = scatter_payload(xy, labels, thumbnails=thumbnails, marker=marker, marker_label=marker_label,
                            drag=drag, axis_labels=axis_labels, square=square, height=height,
-                           point_size=point_size, ids=ids, equal_aspect=equal_aspect, selected=selected, key=key)
+                           point_size=point_size, ids=ids, equal_aspect=equal_aspect, selected=selected,
+                           link=link, key=key)
     # The selection is kept per key; if the points changed under the same key since the last run,
     # the stored indices are stale: ignore them (the browser clears them too, at once).
     sig_key = f"_dl_scatter_sig::{key}"

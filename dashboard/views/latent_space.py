@@ -214,7 +214,7 @@ def fragment_view(run, run_mode: str, xy: np.ndarray, source: str, direct: bool)
     latent_scatter(xy, labels, key=f"lat_{run.name}_{method}_{run_mode}_{n_points}",
                    thumbnails=thumbnails(n_points), marker=marker_for(run, run_mode, xy),
                    marker_label="your digit", drag="select", ids=indices, selected=here,
-                   on_select=functools.partial(share_selection, run.name, indices),
+                   on_select=functools.partial(share_selection, run.name, indices), link="latent_space",
                    axis_labels=("z1", "z2") if direct else (f"{method} 1", f"{method} 2"))
     st.caption(f"{len(xy):,} test codes ({source}).")
     if shared and shared["source"] != run.name and len(here):

@@ -141,7 +141,7 @@ def tradeoff_figure():
                            y=mean_std([r["test_bce"] for r in collapsed])[0],
                            text=f"{len(collapsed)} collapsed runs", showarrow=True, arrowhead=2, ax=70, ay=0,
                            font=dict(size=11))
-    fig.update_layout(height=430, margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(height=490, margin=dict(l=10, r=10, t=30, b=10),
                       xaxis_title="KL(q(z|x) ‖ N(0, I)), the rate (nats per image)",
                       yaxis_title="BCE, the distortion (nats per image)",
                       legend=dict(title_text="× = collapsed", orientation="h", yanchor="top", y=-0.18, xanchor="left",
@@ -158,7 +158,7 @@ def scatter_grid(variants, seed: int):
     if not panels:
         return None
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[
-        f"{v.label}{' (collapsed)' if r['collapsed'] else ''}" for v, r in panels], horizontal_spacing=0.03)
+        f"{v.label}{' (collapsed)' if r['collapsed'] else ''}" for v, r in panels], horizontal_spacing=0.05)
     for col, (variant, record) in enumerate(panels, 1):
         path = folder / f"{record['key']}.npz"
         loaded = read_latents(str(path), path.stat().st_mtime_ns) if path.exists() else None
