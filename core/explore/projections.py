@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +31,10 @@ def _key(codes: np.ndarray, method: str, seed: int, n_neighbors: int) -> str:
     digest = hashlib.sha1(np.ascontiguousarray(codes, dtype=np.float32).tobytes())
     digest.update(f"{method}|{seed}|{n_neighbors}|{codes.shape}".encode())
     return digest.hexdigest()[:20]
+
+
+def _cache_path(codes: np.ndarray, method: str, seed: int, n_neighbors: int) -> Path:
+    return cache_dir() / f"{method.lower()}-{_key(codes, method, seed, n_neighbors)}.npy"
 
 
 def project(codes: np.ndarray, method: str = "PCA", seed: int = 0, n_neighbors: int = 15,
@@ -51,7 +57,7 @@ def project(codes: np.ndarray, method: str = "PCA", seed: int = 0, n_neighbors: 
     codes = np.asarray(codes, dtype=np.float32)
     if codes.ndim != 2 or codes.shape[0] < 3:
         raise ValueError(f"need at least 3 codes of shape (N, d), got {codes.shape}")
-    path = cache_dir() / f"{method.lower()}-{_key(codes, method, seed, n_neighbors)}.npy"
+    path = _cache_path(codes, method, seed, n_neighbors)
     if use_cache and path.is_file():
         try:
             cached = np.load(path)
@@ -96,11 +102,88 @@ def principal_directions(codes: np.ndarray, k: int) -> tuple[np.ndarray, np.ndar
 #: Latent space page's default views need no model (nor torch) to be drawn
 SHIPPED_NAME = "projections.npz"
 #: how long UMAP takes here (seconds ≈ a + b · N), measured by scripts/project.py on 2 busy CPU cores
-#: with numba compiled (2,000 codes 5–9 s, 5,000 codes 10–20 s); only used for the estimate shown
-#: while a projection is computed live
+#: with numba compiled (2,000 codes 5–9 s, 5,000 codes 10–20 s, 10,000 codes 9 s on one idle core);
+#: only the first guess of the estimate shown while a projection is computed live (:class:`UmapClock`)
 UMAP_SECONDS = (4.0, 0.0025)
-#: numba compiles UMAP on its first use in a process (about 40 s here)
+#: numba compiles UMAP on its first use in a process (about 40 s here: 48 s against 9 s for the
+#: same 10,000 codes once compiled, one core)
 UMAP_FIRST_USE_SECONDS = 40.0
+
+
+class UmapClock:
+    """How long a live UMAP will take, for a progress bar: from the seconds per code that the UMAPs
+    already run in this process took (the latest one that did not compile), else from
+    :data:`UMAP_SECONDS`; the first UMAP of a process adds :data:`UMAP_FIRST_USE_SECONDS` (numba's
+    compile). Thread-safe; one per process (:data:`UMAP_CLOCK`) shared by every session."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._per_code: float | None = None  # seconds per code, measured
+        self._compiled = False
+
+    @property
+    def compiled(self) -> bool:
+        """Whether a UMAP has finished in this process (numba's compile is then done)."""
+        return self._compiled
+
+    def estimate(self, n: int, compiled: bool | None = None) -> float:
+        """Seconds a UMAP of ``n`` codes should take (> 0); ``compiled``: whether numba's compile is
+        done by then (default: whether it is done now)."""
+        with self._lock:
+            base = self._per_code * n if self._per_code is not None else UMAP_SECONDS[0] + UMAP_SECONDS[1] * n
+            done = self._compiled if compiled is None else compiled
+            return max(0.5, base) + (0.0 if done else UMAP_FIRST_USE_SECONDS)
+
+    def record(self, n: int, seconds: float) -> None:
+        """A UMAP of ``n`` codes took ``seconds`` (wall clock): the first one of the process (it
+        compiled) only marks the compile as done; later ones set the time per code."""
+        with self._lock:
+            if self._compiled and n > 0 and seconds > 0:
+                self._per_code = seconds / n
+            self._compiled = True
+
+
+#: the process's clock (the dashboard's sessions share it, as they share numba's compile)
+UMAP_CLOCK = UmapClock()
+
+
+def live_progress(k: int, total: int, elapsed: float, estimate: float, later: float) -> tuple[float, float]:
+    """Where a batch of live UMAPs stands, for one progress bar over them all.
+
+    Args:
+        k: the run being projected, 1-based, of ``total`` runs to project (k ≤ total).
+        elapsed: seconds since this run's UMAP started.
+        estimate: seconds this run's UMAP should take (:meth:`UmapClock.estimate`).
+        later: seconds the runs after it should take together.
+
+    Returns:
+        ``(fraction done in [0, 0.99], seconds left ≥ 1)``: the finished runs count whole, this one by
+        its share of the estimate (at most 95 % while it runs over); the seconds left are this run's
+        rest (at least 1 s) plus ``later``.
+
+    Raises:
+        ValueError: k outside 1..total or a non-positive estimate.
+    """
+    if not 1 <= k <= total or estimate <= 0:
+        raise ValueError(f"need 1 <= k <= total and a positive estimate; got k={k}, total={total}, estimate={estimate}")
+    fraction = (k - 1 + min(max(elapsed, 0.0) / estimate, 0.95)) / total
+    return min(0.99, fraction), max(1.0, estimate - elapsed) + max(0.0, later)
+
+
+def timed_umap(codes: np.ndarray, seed: int = 0, n_neighbors: int = 15) -> np.ndarray:
+    """:func:`project` with UMAP (disk cache included), its time recorded on :data:`UMAP_CLOCK` when it
+    was computed rather than read from the cache. Returns float32 (N, 2).
+
+    Raises:
+        ValueError: as :func:`project`.
+    """
+    codes = np.asarray(codes, dtype=np.float32)
+    computed = codes.ndim == 2 and codes.shape[1] > 1 and not _cache_path(codes, "UMAP", seed, n_neighbors).is_file()
+    start = time.perf_counter()
+    out = project(codes, method="UMAP", seed=seed, n_neighbors=n_neighbors)
+    if computed:
+        UMAP_CLOCK.record(len(codes), time.perf_counter() - start)
+    return out
 
 
 def shipped_key(method: str, mode: str, n: int, seed: int = 0, n_neighbors: int = 15) -> str:

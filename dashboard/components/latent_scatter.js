@@ -1,6 +1,8 @@
 // Selection, probe point and hidden digits per user key, for as long as the page lives.
 const STORE = new Map();
 const IMAGES = new Map();   // atlas data URL -> HTMLImageElement (decoded once per page)
+// linked scatters: link group -> the plots in it (a box on one selects the same ids in the others at once)
+const LINKS = (window.__dlScatterLinks = window.__dlScatterLinks || new Map());
 const PAD = { l: 56, r: 14, t: 10, b: 42 };
 const CELL = 8;             // hover grid cell, CSS px
 
@@ -43,7 +45,7 @@ function createPlot(root) {
     W: 0, H: 0, dpr: 1, view: null, sx: new Float32Array(0), sy: new Float32Array(0),
     gridStart: null, gridItems: null, gw: 0, gh: 0, sprites: [], faded: [],
     hover: -1, box: null, probing: false, pointerId: null, setState: null, sent: 0,
-    lastSend: -1e9, timer: null, lastPoint: null, legendSig: null,
+    lastSend: -1e9, timer: null, lastPoint: null, legendSig: null, link: null, idPos: null,
   };
 
   // ---------------------------------------------------------------- geometry
@@ -326,6 +328,7 @@ function createPlot(root) {
   // ---------------------------------------------------------------- sending
   function send(name, value) {
     S.sent += 1; root.dataset.sent = String(S.sent);
+    if (name === 'selection') S.entry.held = value.join(',');  // what Python holds from this scatter
     if (S.setState) S.setState(name, value);
   }
   function setSelection(list) {
@@ -334,6 +337,31 @@ function createPlot(root) {
     if (list && list.length) { e.mask = new Uint8Array(S.n); for (const i of list) e.mask[i] = 1; }
     else { e.selection = null; e.mask = null; }
   }
+  // ---------------------------------------------------------------- linked scatters
+  function shareSelection(list) {
+    const group = S.link && LINKS.get(S.link);
+    if (!group || !S.ids) return;
+    const ids = list ? list.map((i) => S.ids[i]) : [];
+    for (const other of group) if (other !== S) other.takeIds(ids);
+  }
+  function joinLink(name) {
+    if (name === S.link) return;
+    if (S.link && LINKS.has(S.link)) LINKS.get(S.link).delete(S);
+    S.link = name;
+    if (name) { if (!LINKS.has(name)) LINKS.set(name, new Set()); LINKS.get(name).add(S); }
+  }
+  // another scatter of the group selected these ids: show the same points here (Python hears of it
+  // through the page, which passes the shared selection back as `selected`)
+  S.takeIds = (ids) => {
+    if (!S.entry || !S.ids) return;
+    if (!S.idPos) { S.idPos = new Map(); S.ids.forEach((id, i) => S.idPos.set(id, i)); }
+    const list = [];
+    for (const id of ids) { const i = S.idPos.get(id); if (i !== undefined) list.push(i); }
+    list.sort((a, b) => a - b);
+    setSelection(list.length ? list : null);
+    S.hover = -1; hideTip();
+    renderBase(); renderOver(); renderStatus();
+  };
   function sendPoint() {
     if (S.timer !== null) { clearTimeout(S.timer); S.timer = null; }
     const pt = S.entry.point;
@@ -398,6 +426,7 @@ function createPlot(root) {
       setSelection(list);
       renderBase(); renderStatus();
       send('selection', list);
+      shareSelection(list);
     }
     renderOver();
   }
@@ -407,6 +436,7 @@ function createPlot(root) {
     setSelection(null);
     renderBase(); renderOver(); renderStatus();
     send('selection', []);
+    shareSelection(null);
   }
   function onLeave() { if (S.hover >= 0) { S.hover = -1; renderOver(); } hideTip(); }
   over.addEventListener('pointerdown', onDown);
@@ -433,7 +463,7 @@ function createPlot(root) {
     const fresh = S.key === null;
     const key = String(data.key);
     if (key !== S.key) {
-      if (!STORE.has(key)) STORE.set(key, { sig: null, selection: null, mask: null, point: null, hidden: new Set() });
+      if (!STORE.has(key)) STORE.set(key, { sig: null, selection: null, mask: null, point: null, hidden: new Set(), controlled: null, held: '' });
       S.entry = STORE.get(key); S.key = key; S.sig = null;
     }
     const e = S.entry;
@@ -449,6 +479,7 @@ function createPlot(root) {
       S.counts = new Array(10).fill(0);
       for (let i = 0; i < n; i++) S.counts[S.lab[i]]++;
       S.ids = Array.isArray(data.ids) && data.ids.length === n ? data.ids : null;
+      S.idPos = null;
       S.sig = data.sig;
       if (e.sig !== null && e.sig !== data.sig && e.selection) {
         // other points under the same key: the selection's indices no longer mean anything
@@ -459,6 +490,18 @@ function createPlot(root) {
         setSelection(e.selection.filter((i) => i < n));
       }
       e.sig = data.sig;
+    }
+    // a selection set by the page (linked views): taken over whenever that value changes, and sent
+    // back unless Python holds it already, so that Python's value is what is drawn (else a double
+    // click on a selection that came from another scatter would send the [] Python holds: no change)
+    if (Array.isArray(data.selected) && data.drag !== 'probe') {
+      const list = data.selected.filter((i) => Number.isInteger(i) && i >= 0 && i < S.n);
+      const text = list.join(',');
+      if (text !== e.controlled) {
+        e.controlled = text;
+        if (text !== (e.selection ? e.selection.join(',') : '')) setSelection(list.length ? list : null);
+        if (text !== e.held) { send('selection', list); resend = false; }
+      }
     }
     S.colors = Array.isArray(data.colors) && data.colors.length ? data.colors : ['#4e79a7'];
     S.drag = data.drag === 'probe' ? 'probe' : 'select';
@@ -483,6 +526,7 @@ function createPlot(root) {
         S.atlas = img;
       }
     }
+    joinLink(S.drag === 'select' && typeof data.link === 'string' && data.link ? data.link : null);
     root.dataset.key = key; root.dataset.drag = S.drag;
     S.legendSig = null;
     redraw();
@@ -495,6 +539,7 @@ function createPlot(root) {
   };
   S.destroy = () => {
     ro.disconnect();
+    joinLink(null);
     if (S.timer !== null) clearTimeout(S.timer);
     S.setState = null;
   };

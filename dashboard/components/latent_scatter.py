@@ -17,7 +17,10 @@ selection and the probe crosshair are drawn on a second canvas over it, so no ge
 points in Python or re-sends them. What the user does comes back with ``setStateValue``:
 
 - ``drag="select"``: dragging draws a box; at release the indices of the (visible) points inside it are
-  sent (``"selection"``); a double click clears the selection.
+  sent (``"selection"``); a double click clears the selection. A page can also set the selection
+  (``selected=``, e.g. what a box on another scatter chose: linked views); the component then shows
+  it and sends it back, so Python's value is always what is drawn. Scatters given one ``link`` name
+  share their boxes in the browser at once, matched by ``ids`` (no round trip to Python).
 - ``drag="probe"``: a click, or a drag (every ~60 ms, and at release), sends the data coordinates under
   the pointer (``"point"``); a crosshair marks it.
 
@@ -40,6 +43,7 @@ The markup is :data:`_HTML` below; the style and the script are ``latent_scatter
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import io
 import math
@@ -86,6 +90,13 @@ _component = st.components.v2.component(
 
 def _ignore() -> None:
     """State-change callback: registering it declares the state; the fragment rerun does the work."""
+
+
+def _selection_changed(key: str, n: int, on_select) -> None:
+    """The selection's change callback: ``on_select`` with the browser's new selection, cleaned."""
+    state = st.session_state.get(key)
+    value = state.get("selection") if hasattr(state, "get") else None
+    on_select(_clean_result({"selection": value}, n, "select", False)["selection"])
 
 
 def thumbnail_atlas(thumbnails: np.ndarray) -> tuple[str, int]:
@@ -155,7 +166,8 @@ def _xy_text(digest: bytes, rounded: np.ndarray) -> str:
 
 def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: str = "your digit",
                     drag: str = "select", axis_labels=("x", "y"), square=None, height: int = 460,
-                    point_size: float = 3, ids=None, equal_aspect: bool | None = None, key: str = "") -> dict:
+                    point_size: float = 3, ids=None, equal_aspect: bool | None = None, selected=None,
+                    link: str | None = None, key: str = "") -> dict:
     """Validate the inputs and build the JSON data the component receives (see :func:`latent_scatter`)."""
     xy_arr = np.asarray(xy, dtype=np.float64)
     if xy_arr.ndim != 2 or xy_arr.shape[1] != 2:
@@ -201,6 +213,16 @@ def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: s
         if id_arr.shape != (n,) or (n and not np.issubdtype(id_arr.dtype, np.integer)):
             raise ValueError(f"ids must be a 1-D integer array with one id per point ({n}); got shape {id_arr.shape}.")
         id_list = id_arr.astype(np.int64).tolist()
+    selected_list = None
+    if selected is not None:
+        if drag != "select":
+            raise ValueError("selected is only for drag='select' (a probe has no selection).")
+        sel = np.asarray(selected)
+        if sel.ndim != 1 or (sel.size and (not np.issubdtype(sel.dtype, np.integer) or sel.min() < 0 or sel.max() >= n)):
+            raise ValueError(f"selected must be a 1-D array of point positions from 0 to {n - 1}; got {selected!r}.")
+        selected_list = sorted(set(sel.astype(np.int64).tolist()))
+    if link is not None and (not isinstance(link, str) or not link or ids is None or drag != "select"):
+        raise ValueError("link must be a non-empty name, for drag='select' scatters that are given ids.")
 
     rounded = np.ascontiguousarray(np.round(xy_arr, 4) + 0.0)  # + 0.0: no "-0.0"
     xy_digest = hashlib.sha1(rounded, usedforsecurity=False).digest()
@@ -212,7 +234,7 @@ def scatter_payload(xy, labels, *, thumbnails=None, marker=None, marker_label: s
             "marker_label": str(marker_label), "drag": drag, "axis_labels": [str(a) for a in labels_pair],
             "square": float(square) if square is not None else None, "height": int(height),
             "equal_aspect": bool(square is not None if equal_aspect is None else equal_aspect),
-            "point_size": float(point_size)}
+            "point_size": float(point_size), "selected": selected_list, "link": link}
 
 
 def _clean_result(raw: dict, n: int, drag: str, fresh_points: bool) -> dict:
@@ -239,7 +261,8 @@ def _clean_result(raw: dict, n: int, drag: str, fresh_points: bool) -> dict:
 
 def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker_label: str = "your digit",
                    drag: str = "select", axis_labels=("x", "y"), square=None, height: int = 460,
-                   point_size: float = 3, ids=None, equal_aspect: bool | None = None) -> dict:
+                   point_size: float = 3, ids=None, equal_aspect: bool | None = None, selected=None,
+                   on_select=None, link: str | None = None) -> dict:
     """A canvas scatter plot of 2-D points coloured by digit; returns the box selection or probe point.
 
     Args:
@@ -270,6 +293,18 @@ def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker
             test-set indices); the selection still holds positions.
         equal_aspect: one data unit as long on both axes (the narrower range is widened); None (the
             default) means: equal when ``square`` is given (a latent plane), free otherwise.
+        selected: optional int positions (0 ≤ i < N) the page selects (``drag="select"`` only), e.g. the
+            points another scatter's box chose: whenever this value changes, the scatter shows it as its
+            selection (the rest faded) and sends it back as its own. None (the default): only the
+            user's boxes select. ``[]`` clears.
+        on_select: optional ``on_select(positions: list[int])``, called before the rerun each time the
+            browser sends a selection other than the one Python holds (a box, a double click that clears,
+            or the scatter taking over ``selected``), with the sorted positions; e.g. to share it with
+            other views. Called as a widget callback: it may set session state, not draw.
+        link: optional name shared by scatters of one page (``drag="select"``, with ``ids``): a box or a
+            double click on one of them selects the points of the same ids in the others at once, in
+            the browser (they do not send it: pass the shared selection back as ``selected`` so that it
+            survives reruns).
 
     Returns:
         ``{"selection": list[int], "point": (x, y) | None}``: with ``drag="select"``, the sorted
@@ -281,13 +316,15 @@ def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker
         ValueError: with a plain sentence when xy is not (N, 2) or holds NaN/inf, labels is not (N,)
             digits 0–9, thumbnails is not (N, 28, 28), ids is not (N,) integers, marker is not one
             finite (x, y), drag is not "select"/"probe", square is not positive, axis_labels is not a
-            pair, height < 120 or point_size outside (0, 40].
+            pair, height < 120, point_size outside (0, 40], selected is not positions of points (or is
+            given with drag="probe"), or link is empty or given without ids or with drag="probe".
 
     Each gesture is a ``setStateValue``: inside an ``@st.fragment`` it reruns only that fragment.
     """
     data = scatter_payload(xy, labels, thumbnails=thumbnails, marker=marker, marker_label=marker_label,
                            drag=drag, axis_labels=axis_labels, square=square, height=height,
-                           point_size=point_size, ids=ids, equal_aspect=equal_aspect, key=key)
+                           point_size=point_size, ids=ids, equal_aspect=equal_aspect, selected=selected,
+                           link=link, key=key)
     # The selection is kept per key; if the points changed under the same key since the last run,
     # the stored indices are stale: ignore them (the browser clears them too, at once).
     sig_key = f"_dl_scatter_sig::{key}"
@@ -295,7 +332,9 @@ def latent_scatter(xy, labels, key: str, *, thumbnails=None, marker=None, marker
     st.session_state[sig_key] = data["sig"]
     fresh_points = previous is not None and previous != data["sig"]
     default = {"selection": [], "point": None}
-    result = _component(key=key, data=data, default=default, on_selection_change=_ignore,
+    n = len(data["labels"])
+    on_change = _ignore if on_select is None else functools.partial(_selection_changed, key, n, on_select)
+    result = _component(key=key, data=data, default=default, on_selection_change=on_change,
                         on_point_change=_ignore)
     raw = dict(result) if result is not None else {}
     return _clean_result(raw, len(data["labels"]), drag, fresh_points)

@@ -11,13 +11,14 @@ from dashboard.common import (
     drawn_code,
     images_html,
     judge_run,
-    offer_runs,
     plain,
+    runs_that_can,
     seeded_indices,
     selected_runs,
     side_by_side,
     test_set,
     thumbnails,
+    usable,
 )
 from dashboard.components.latent_scatter import latent_scatter
 
@@ -32,9 +33,11 @@ def plane_model(run) -> bool:
             and not run.card.get("decoder_needs_label", False))
 
 
-runs = [r for r in selected_runs() if plane_model(r)]
+# the page never opens empty: when no chosen run has such a plane, a shipped one that has is shown (and offered)
+# (picked from the cards: only the runs shown load their weights)
+runs = [run for run in runs_that_can(plane_model, "has a 2-D latent that decodes without a label", key="plane",
+                                     runs=selected_runs(load=False)) if usable(run)]
 if not runs:
-    offer_runs(plane_model, "has a 2-D latent that decodes without a label", key="plane")
     st.stop()
 
 test_x, test_y = test_set()

@@ -1,12 +1,14 @@
 """Latent space: test-set latent codes projected to 2-D (PCA or UMAP), coloured by digit.
 
 Each run's scatter is drawn on a canvas (fast for 10,000 points): hover a point to see its image,
-drag a box to list the images inside it. The digit drawn on the Draw page is marked in every run
-that can encode it. UMAP projections of the default settings are shipped in the run folders
-(``scripts/project.py``); other settings are computed live behind a progress bar.
+drag a box to select points. The selection is one set of test images for the whole page: a box on
+one run's scatter highlights the same images in every other run's scatter, and lists them below.
+The digit drawn on the Draw page is marked in every run that can encode it. UMAP projections of
+every size the page offers are shipped in the run folders (``scripts/project.py``); other runs and
+settings are computed live behind a progress bar that counts the runs and the seconds left.
 """
 
-import sys
+import functools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -14,14 +16,16 @@ import numpy as np
 import streamlit as st
 
 from core.explore.projections import (
-    UMAP_FIRST_USE_SECONDS,
-    UMAP_SECONDS,
+    UMAP_CLOCK,
+    live_progress,
     place_codes,
     project,
     read_shipped,
     shipped_key,
+    timed_umap,
+    weights_digest,
 )
-from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY
+from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY, encoder_input
 from dashboard.common import (
     drawn_code,
     drawn_digit,
@@ -40,6 +44,11 @@ from dashboard.common import (
 )
 from dashboard.components.latent_scatter import latent_scatter
 
+#: the page's selection, shared by its scatters: ``{"ids": sorted test indices, "source": run name}`` or None
+SELECTION_KEY = "lat_selection"
+#: set by a scatter's selection callback when the shared selection changed: the whole page reruns
+_RELINK_KEY = "_lat_relink"
+
 st.title("Latent space")
 # the runs' cards are enough for the shipped views: a model (and torch) is loaded only when codes are needed
 runs = selected_runs(load=False)
@@ -48,13 +57,14 @@ test_y = test_labels()
 c1, c2, c3 = st.columns([1, 2, 2])
 method = c1.radio("Projection", ["PCA", "UMAP"], horizontal=True, key="lat_method")
 n_points = c2.select_slider("Test images", [1000, 2000, 5000, 10000], value=2000, key="lat_n",
-                            help="A fixed random subset of the test set (seed 0). UMAP of 2,000 and 5,000 "
-                                 "codes is shipped with each run; other sizes are computed here.")
+                            help="A fixed random subset of the test set (seed 0). The shipped runs come with "
+                                 "their UMAPs of every size; other runs are projected here (tens of seconds).")
 mode = c3.radio("Encoder input", [IMAGE_AND_DIGIT, IMAGE_ONLY], horizontal=True, key="lat_mode",
                 format_func={IMAGE_AND_DIGIT: "image + digit", IMAGE_ONLY: "image only"}.get)
 indices = seeded_indices(len(test_y), n_points, 0)
 drawn = drawn_digit()
-st.caption("Hover a point to see its image; drag a box over points to list them (double-click clears)."
+st.caption("Hover a point to see its image; drag a box over points to select them: the same test images light up "
+           "in every run's scatter and are listed below (double-click clears)."
            + (" ★ marks the digit you drew on the Draw page (encoded from the image alone, or with the digit "
               "the judge reads)." if drawn is not None else " Draw a digit on the Draw page to see where it lands."))
 
@@ -72,9 +82,67 @@ def codes_of(run_name: str, mode: str, n: int) -> np.ndarray:
     return explore.encode_dataset(run.model, test_x[idx], test_y[idx], mode)
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _live_umap(run_name: str, mode: str, n: int) -> np.ndarray:
-    return project(codes_of(run_name, mode, n), method="UMAP", seed=0)
+@st.cache_resource(show_spinner=False)
+def _live_umaps() -> dict:
+    """UMAPs computed here, shared by every session: ``{(run, weights SHA-1, mode, n): float32 (n, 2)}``
+    (the 64 latest)."""
+    return {}
+
+
+def _live_key(run, mode: str) -> tuple:
+    return run.name, weights_digest(run.path), mode, n_points
+
+
+def _page_mode(run) -> str:
+    """The encoder input the run is shown with (input_mode_for, without its caption)."""
+    return mode if mode in run.input_modes else encoder_input(run)
+
+
+def needs_live_umap(run) -> bool:
+    """Whether this run's view is a UMAP that is neither shipped nor computed here yet."""
+    if method != "UMAP" or run.latent_dim <= 2 or not run.can(ENCODE) or not run.input_modes:
+        return False
+    run_mode = _page_mode(run)
+    if read_shipped(run.path, shipped_key("UMAP", run_mode, n_points)) is not None:
+        return False
+    try:
+        return _live_key(run, run_mode) not in _live_umaps()
+    except OSError:  # unreadable weights: the page says so when it draws the run
+        return False
+
+
+#: the runs whose UMAP this page run computes, in the order they are drawn (one progress bar for all)
+pending = []
+progress_slot = st.empty()
+
+
+def live_umap(run, run_mode: str, codes: np.ndarray) -> np.ndarray:
+    """UMAP (n, 2) of the run's codes, computed here behind the page's progress bar: which run of how
+    many, and about how many seconds are left for them all (UMAP_CLOCK: measured in this process)."""
+    store, key = _live_umaps(), _live_key(run, run_mode)
+    if key in store:
+        return store[key]
+    k = pending.index(run.name) + 1 if run.name in pending else 1
+    total = max(k, len(pending))
+    estimate = UMAP_CLOCK.estimate(n_points)
+    after = (total - k) * UMAP_CLOCK.estimate(n_points, compiled=True)  # the runs still to come
+    start = time.perf_counter()
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(timed_umap, codes, 0)
+        while True:
+            done, left = live_progress(k, total, time.perf_counter() - start, estimate, after)
+            progress_slot.progress(
+                done, text=f"UMAP of {n_points:,} codes, run {k} of {total} ({plain(run.label)}): about {left:.0f} s left…")
+            if future.done():
+                break
+            time.sleep(0.25)
+        xy = future.result()
+    store[key] = xy
+    for stale in list(store)[:-64]:
+        store.pop(stale, None)
+    if k >= total:
+        progress_slot.empty()
+    return xy
 
 
 def projection(run, mode: str) -> tuple[np.ndarray, str] | None:
@@ -91,19 +159,7 @@ def projection(run, mode: str) -> tuple[np.ndarray, str] | None:
         return (codes if codes.shape[1] == 2 else np.c_[codes, np.zeros_like(codes)]), "the codes themselves"
     if method == "PCA":
         return project(codes, method="PCA", use_cache=False), "PCA of these codes"
-    estimate = UMAP_SECONDS[0] + UMAP_SECONDS[1] * n_points + (UMAP_FIRST_USE_SECONDS if "umap" not in sys.modules else 0)
-    bar = st.progress(0.0, text=f"UMAP of {n_points:,} codes: about {estimate:.0f} s on this machine…")
-    start = time.perf_counter()
-    with ThreadPoolExecutor(1) as pool:
-        future = pool.submit(_live_umap, run.name, mode, n_points)
-        while not future.done():
-            elapsed = time.perf_counter() - start
-            bar.progress(min(0.95, elapsed / estimate),
-                         text=f"UMAP of {n_points:,} codes: {elapsed:.0f} s of about {estimate:.0f} s…")
-            time.sleep(0.25)
-        xy = future.result()
-    bar.empty()
-    return xy, "UMAP computed here (cached for this server)"
+    return live_umap(run, mode, codes), "UMAP computed here (cached for this server)"
 
 
 def marker_for(run, mode: str, xy: np.ndarray):
@@ -136,23 +192,51 @@ def render(run):
         fragment_view(run, run_mode, *shown, run.latent_dim <= 2)
 
 
+def share_selection(run_name: str, ids: np.ndarray, positions: list[int]) -> None:
+    """A scatter's selection callback: a box (or a double click) on ``run_name``'s scatter becomes the
+    page's selection (test indices), unless it is the page's selection already."""
+    picked = sorted(int(ids[i]) for i in positions)
+    shared = st.session_state.get(SELECTION_KEY) or {"ids": []}
+    if picked != sorted(set(shared["ids"]) & set(ids.tolist())):
+        st.session_state[SELECTION_KEY] = {"ids": picked, "source": run_name} if picked else None
+        st.session_state[_RELINK_KEY] = True
+
+
 @st.fragment
 def fragment_view(run, run_mode: str, xy: np.ndarray, source: str, direct: bool) -> None:
-    """The scatter and its selection: a box drawn on it reruns only this part."""
+    """The scatter: a box drawn on it reruns this part, and the whole page when the selection changed
+    (every scatter then highlights it)."""
+    if st.session_state.pop(_RELINK_KEY, False):
+        st.rerun()
     labels = test_y[indices]
-    event = latent_scatter(xy, labels, key=f"lat_{run.name}_{method}_{run_mode}_{n_points}",
-                           thumbnails=thumbnails(n_points), marker=marker_for(run, run_mode, xy),
-                           marker_label="your digit", drag="select", ids=indices,
-                           axis_labels=("z1", "z2") if direct else (f"{method} 1", f"{method} 2"))
+    shared = st.session_state.get(SELECTION_KEY)
+    here = np.flatnonzero(np.isin(indices, shared["ids"])) if shared else np.zeros(0, dtype=np.int64)
+    latent_scatter(xy, labels, key=f"lat_{run.name}_{method}_{run_mode}_{n_points}",
+                   thumbnails=thumbnails(n_points), marker=marker_for(run, run_mode, xy),
+                   marker_label="your digit", drag="select", ids=indices, selected=here,
+                   on_select=functools.partial(share_selection, run.name, indices), link="latent_space",
+                   axis_labels=("z1", "z2") if direct else (f"{method} 1", f"{method} 2"))
     st.caption(f"{len(xy):,} test codes ({source}).")
-    picked = [int(indices[i]) for i in (event or {}).get("selection", [])]
-    if picked:
-        shown = picked[:40]
-        st.markdown(f"Selected {len(picked)} of {len(xy):,} points"
-                    + (f" (the first {len(shown)} shown)" if len(picked) > len(shown) else "") + ":<br>"
-                    + images_html(test_images(shown), nrow=20, scale=2, title="selected test images"),
-                    unsafe_allow_html=True)
-        st.caption("Test indices (digit): " + html_text(", ".join(f"#{i} ({int(test_y[i])})" for i in shown)))
+    if shared and shared["source"] != run.name and len(here):
+        st.caption(f"Highlighted: the {len(here):,} test images selected on {plain(label_of(shared['source']))}.")
+
+
+def label_of(run_name: str) -> str:
+    return next((r.label for r in runs if r.name == run_name), run_name)
+
+
+def show_selection() -> None:
+    """The page's selection, once, under the scatters: its test images and their indices."""
+    shared = st.session_state.get(SELECTION_KEY)
+    picked = [int(i) for i in indices[np.isin(indices, shared["ids"])]] if shared else []
+    if not picked:
+        return
+    shown = picked[:40]
+    st.markdown(f"Selected {len(picked)} of {n_points:,} points (a box on {html_text(label_of(shared['source']))})"
+                + (f", the first {len(shown)} shown" if len(picked) > len(shown) else "") + ":<br>"
+                + images_html(test_images(shown), nrow=20, scale=2, title="selected test images"),
+                unsafe_allow_html=True)
+    st.caption("Test indices (digit): " + html_text(", ".join(f"#{i} ({int(test_y[i])})" for i in shown)))
 
 
 def test_images(indices: list[int]) -> np.ndarray:
@@ -162,4 +246,7 @@ def test_images(indices: list[int]) -> np.ndarray:
     return shared_mnist_arrays(train=False)[0][indices][:, None].astype(np.float32) / 255.0
 
 
+pending[:] = [run.name for run in runs if needs_live_umap(run)]
 side_by_side(runs, render, max_cols=2)
+progress_slot.empty()
+show_selection()

@@ -4,17 +4,19 @@ import streamlit as st
 import torch
 
 from core.models.capabilities import RESTYLE
-from dashboard.common import offer_runs, plain, seeded_indices, selected_runs, show_images, side_by_side, test_set
+from dashboard.common import plain, runs_that_can, seeded_indices, selected_runs, show_images, side_by_side, test_set
 
 TARGETS = torch.arange(10)
 
 st.title("Restyle")
 st.markdown("A model whose decoder takes the digit as a label can keep the *style* of a handwritten digit "
             "(its latent code) and redraw it as any other digit. The drawing page restyles your own digit.")
-runs = selected_runs()
-if not any(run.model.can(RESTYLE) for run in runs):
-    offer_runs(lambda run: run.can(RESTYLE), "can restyle (their decoders must take the digit as a label)",
-               key="restyle")
+chosen = selected_runs()
+# the page never opens empty: when no chosen run restyles, a shipped one that can is shown (and offered)
+runs = runs_that_can(lambda run: run.can(RESTYLE), "can restyle (their decoders must take the digit as a label)",
+                     key="restyle", runs=chosen)
+if not runs:
+    st.stop()
 test_x, test_y = test_set()
 
 c1, c2 = st.columns([1, 3])
@@ -35,11 +37,13 @@ def why_not(run) -> str:
     return "it has no encoder to read a style from" if not run.model.can("encode") else "it does not restyle"
 
 
+for run in chosen:
+    if not run.model.can(RESTYLE):
+        st.caption(f"Cannot restyle with **{plain(run.label)}**: {why_not(run)}.")
+
+
 def render(run):
     st.markdown(f"**{plain(run.label)}**")
-    if not run.model.can(RESTYLE):
-        st.caption(f"Cannot restyle: {why_not(run)}.")
-        return
     with torch.no_grad():
         out = run.model.restyle(x.to(run.model.device), y.to(run.model.device), TARGETS.to(run.model.device))
     rows = torch.cat([torch.cat([x[i:i + 1], out[i].cpu()]) for i in range(len(indices))])

@@ -141,9 +141,11 @@ def tradeoff_figure():
                            y=mean_std([r["test_bce"] for r in collapsed])[0],
                            text=f"{len(collapsed)} collapsed runs", showarrow=True, arrowhead=2, ax=70, ay=0,
                            font=dict(size=11))
-    fig.update_layout(height=430, margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(height=490, margin=dict(l=10, r=10, t=30, b=10),
                       xaxis_title="KL(q(z|x) ‖ N(0, I)), the rate (nats per image)",
-                      yaxis_title="BCE, the distortion (nats per image)", legend_title_text="× = collapsed")
+                      yaxis_title="BCE, the distortion (nats per image)",
+                      legend=dict(title_text="× = collapsed", orientation="h", yanchor="top", y=-0.18, xanchor="left",
+                                  x=0))
     return fig
 
 
@@ -156,7 +158,7 @@ def scatter_grid(variants, seed: int):
     if not panels:
         return None
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[
-        f"{v.label}{' (collapsed)' if r['collapsed'] else ''}" for v, r in panels], horizontal_spacing=0.03)
+        f"{v.label}{' (collapsed)' if r['collapsed'] else ''}" for v, r in panels], horizontal_spacing=0.05)
     for col, (variant, record) in enumerate(panels, 1):
         path = folder / f"{record['key']}.npz"
         loaded = read_latents(str(path), path.stat().st_mtime_ns) if path.exists() else None
@@ -171,7 +173,13 @@ def scatter_grid(variants, seed: int):
                                        hovertemplate=f"digit {digit}<br>μ = (%{{x:.2f}}, %{{y:.2f}})<extra></extra>"),
                           row=1, col=col)
     fig.update_annotations(font_size=11)
-    fig.update_layout(height=300, margin=dict(l=10, r=10, t=40, b=10), legend_title_text="digit")
+    # every panel's axes titled; the digits' legend in one row under the panels (a column beside them
+    # is taller than the figure and scrolls)
+    fig.update_xaxes(title_text="μ1", title_standoff=2)
+    fig.update_yaxes(title_text="μ2", title_standoff=0)
+    fig.update_layout(height=360, margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(title_text="digit", orientation="h", yanchor="top", y=-0.22, xanchor="center",
+                                  x=0.5, itemsizing="constant"))
     return fig
 
 
@@ -249,17 +257,18 @@ with cv_tab:
     if rows:
         import pandas as pd
 
-        table = pd.DataFrame([{"fold": r["fold"] + 1, "trained on": records[r["key"]]["n_train"],
-                               "held out": records[r["key"]]["n_test"],
-                               "loss, BCE + KL (nats)": f"{r['test_loss']:.2f}",
-                               "reconstruction BCE, posterior mean (nats)": f"{r['reconstruction_bce']:.2f}",
-                               "collapsed": "yes" if r["collapsed"] else "no"} for r in rows])
+        # one column of words per column (the folds' numbers and the mean ± std row): no mixed dtypes
+        folds = [{"fold": str(r["fold"] + 1), "trained on": f"{records[r['key']]['n_train']:,}",
+                  "held out": f"{records[r['key']]['n_test']:,}",
+                  "loss, BCE + KL (nats)": f"{r['test_loss']:.2f}",
+                  "reconstruction BCE, posterior mean (nats)": f"{r['reconstruction_bce']:.2f}",
+                  "collapsed": "yes" if r["collapsed"] else "no"} for r in rows]
         loss, recon = mean_std([r["test_loss"] for r in rows]), mean_std([r["reconstruction_bce"] for r in rows])
-        table.loc[len(table)] = {"fold": "mean ± std", "trained on": "", "held out": "",
-                                 "loss, BCE + KL (nats)": _fmt(*loss),
-                                 "reconstruction BCE, posterior mean (nats)": _fmt(*recon),
-                                 "collapsed": f"{sum(r['collapsed'] for r in rows)} of {len(rows)}"}
-        st.dataframe(table.astype(str), hide_index=True, width="stretch")
+        folds.append({"fold": "mean ± std", "trained on": "", "held out": "",
+                      "loss, BCE + KL (nats)": _fmt(*loss),
+                      "reconstruction BCE, posterior mean (nats)": _fmt(*recon),
+                      "collapsed": f"{sum(r['collapsed'] for r in rows)} of {len(rows)}"})
+        st.dataframe(pd.DataFrame(folds), hide_index=True, width="stretch")
 
 with device_tab:
     st.markdown("**CPU against GPU** (seed 004, experiment 1 and Table I): the seed's model (β = 1, training seed "
