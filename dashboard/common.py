@@ -343,11 +343,10 @@ def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None, 
     catalog, _ = runs_and_errors()
     for run in catalog.values():
         if test(run) and run.name not in chosen_names() and usable(run):
-            c1, c2 = st.columns([4, 1], vertical_alignment="center")
-            c1.info(f"None of the chosen runs {what}: shown here with **{plain(run.label)}**, a shipped run that can.",
+            st.info(f"None of the chosen runs {what}: shown here with **{plain(run.label)}**, a shipped run that can.",
                     icon=":material/swap_horiz:")
-            c2.button("Add it to the comparison", key=f"{key}_add_{run.name}", on_click=add_runs, args=([run.name],),
-                      icon=":material/add:")
+            st.button(f"Add {plain(run.label)} to the comparison", key=f"{key}_add_{run.name}", on_click=add_runs,
+                      args=([run.name],), icon=":material/add:")
             return [run]
     st.info(f"None of the chosen runs {what}, and no shipped run can.")
     return []
@@ -545,9 +544,12 @@ def warm_up(names: list[str]) -> None:
     def work():
         try:
             if first:
-                import sklearn.decomposition  # noqa: F401  (PCA on the latent pages)
+                # torch before scikit-learn: scikit-learn's array-API support can import torch, and a page
+                # importing torch while this thread held scikit-learn's import lock met a half-imported torch
+                import importlib
 
-                import core.explore  # noqa: F401  (torch)
+                for module in ("torch", "core.explore", "sklearn.decomposition"):  # the last: PCA on the latent pages
+                    importlib.import_module(module)
 
                 test_set()
             for run in todo:

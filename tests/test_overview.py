@@ -66,6 +66,14 @@ def test_a_view_no_chosen_run_can_serve_opens_with_a_shipped_run_that_can(monkey
     at = _open("reconstructions", "cgan-z100-s0,diffusion-z784-s0", monkeypatch, tmp_path)
     assert any("None of the chosen runs can reconstruct" in i.value for i in at.info), [i.value for i in at.info]
     assert "<img" in "".join(m.value for m in at.main.markdown)  # the stand-in run's reconstructions are drawn
-    add = next(b for b in at.button if b.label == "Add it to the comparison")
+    add = next(b for b in at.button if b.label.startswith("Add ") and b.label.endswith(" to the comparison"))
     add.click().run()
     assert len(at.sidebar.multiselect[0].value) == 3
+
+
+def test_latent_space_names_the_runs_without_an_encoder_once_instead_of_empty_columns(monkeypatch, tmp_path):
+    at = _open("latent_space", "cvae-z32-s0,cgan-z100-s0,diffusion-z784-s0", monkeypatch, tmp_path)
+    titles = [m.value for m in at.main.markdown if m.value.startswith("**")]
+    assert titles == ["**CVAE \\(z\\=32\\) · seed 0**"], titles
+    left = [c.value for c in at.caption if c.value.startswith("Not shown here")]
+    assert len(left) == 1 and "cGAN" in left[0] and "Diffusion" in left[0] and "cannot encode images" in left[0], left

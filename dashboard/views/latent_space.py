@@ -33,10 +33,10 @@ from dashboard.common import (
     images_html,
     input_mode_for,
     plain,
+    runs_that_can,
     seeded_indices,
     selected_runs,
     side_by_side,
-    skip_note,
     test_labels,
     test_set,
     thumbnails,
@@ -51,7 +51,10 @@ _RELINK_KEY = "_lat_relink"
 
 st.title("Latent space")
 # the runs' cards are enough for the shipped views: a model (and torch) is loaded only when codes are needed
-runs = selected_runs(load=False)
+runs = runs_that_can(lambda run: run.can(ENCODE) and bool(run.input_modes), "encodes images", key="lat",
+                     runs=selected_runs(load=False), cannot="encode images: they have no encoder")
+if not runs:
+    st.stop()
 test_y = test_labels()
 
 c1, c2, c3 = st.columns([1, 2, 2])
@@ -183,9 +186,6 @@ def marker_for(run, mode: str, xy: np.ndarray):
 
 def render(run):
     st.markdown(f"**{plain(run.label)}**")
-    if not run.can(ENCODE) or not run.input_modes:
-        skip_note(run, "encode images")
-        return
     run_mode = input_mode_for(run, mode)
     shown = projection(run, run_mode)
     if shown is not None:
