@@ -281,6 +281,22 @@ def decoder_directions(model: DigitModel, z: np.ndarray, digit: int | None, basi
                       f"vectors of its Jacobian, {how})", unit)
 
 
+def slider_directions(model: DigitModel, basis: str, digit: int | None, k: int, codes: np.ndarray | None = None,
+                      jacobian: Jacobian | None = None) -> Directions:
+    """The latent sliders' directions for a model: :func:`code_directions` of its test ``codes``
+    (N, d) when it has an encoder (the same for every digit), else :func:`decoder_directions` at the
+    ``digit``'s :func:`starting_code` (with its ``jacobian`` when already computed).
+
+    Raises:
+        ValueError: an unknown basis, or a model with an encoder and no ``codes``.
+    """
+    if has_encoder(model):
+        if codes is None:
+            raise ValueError(f"{model.describe()} has an encoder: its directions are measured on test codes; pass codes=")
+        return code_directions(codes, basis, k)
+    return decoder_directions(model, starting_code(model, int(digit)), digit, basis, k, jacobian=jacobian)
+
+
 # --- codes for images, for a decoder without an encoder ------------------------------------------------
 def decodes_differentiably(model: DigitModel) -> bool:
     """True when ``model.decode`` passes gradients to its code (tried on the code of

@@ -69,9 +69,8 @@ def slider_directions(run_name: str, basis: str, digit: int | None) -> direction
     starting code for one without."""
     model = run_named(run_name).model
     if has_encoder(model):
-        return directions_of.code_directions(reference_codes(run_name), basis, N_SLIDERS)
-    return directions_of.decoder_directions(model, digit_code(run_name, digit), int(digit), basis, N_SLIDERS,
-                                            jacobian=decoder_jacobian(run_name, int(digit)))
+        return directions_of.slider_directions(model, basis, None, N_SLIDERS, codes=reference_codes(run_name))
+    return directions_of.slider_directions(model, basis, digit, N_SLIDERS, jacobian=decoder_jacobian(run_name, digit))
 
 
 def directions_for(run, basis: str, digit: int) -> directions_of.Directions:
