@@ -120,7 +120,7 @@ def left_out_line(left_out: list[tuple[object, str]]) -> None:
     for run, why in left_out:
         reasons.setdefault(why, []).append(f"**{plain(run.label)}**")
     if reasons:
-        st.caption("Not shown: " + "; ".join(f"{' and '.join(names)}: {plain(why)}" for why, names in reasons.items())
+        st.caption("Not shown: " + "; ".join(f"{' and '.join(names)}: {why}" for why, names in reasons.items())
                    + ".")
 
 
@@ -176,7 +176,7 @@ def sliders() -> None:
         offsets.append(cols[i % 4].slider(names[-1] + " (σ)", -3.0, 3.0, step=0.1, key=f"sl_{i}"))
     b1, b2, b3 = st.columns([1, 2, 2])
     b1.button("Reset sliders", key="sl_reset", on_click=reset_sliders)
-    animate = b2.toggle("Animate along one direction", key="sl_animate",
+    animate = b2.toggle("Animate along one axis", key="sl_animate",
                         help="Sweep the chosen direction from −3σ to +3σ and back, the other sliders where they are.")
     axis = int(b3.selectbox("Direction", range(len(names)), format_func=lambda i: names[i], key="sl_axis")
                if animate else 0)
@@ -202,8 +202,8 @@ def sliders() -> None:
         extra = (f" Its latent has {len(found)} dimensions: the sliders after {names[len(found) - 1]} do nothing here."
                  if len(found) < len(offsets) else "")
         sweep = (f" Right: {found.names[axis]} swept from −3σ to +3σ." if animate and axis < len(found) else "")
-        st.caption(f"Digit {digit}: {plain(directions_of.starting_text(model))}, moved along {plain(found.text)}: "
-                   f"{plain(moved)}. One unit (σ) is {plain(found.unit)}.{extra}{sweep}")
+        st.caption(f"Digit {digit}: {directions_of.starting_text(model)}, moved along {found.text}: {moved}. "
+                   f"One unit (σ) is {found.unit}.{extra}{sweep}")
 
     side_by_side(decoders, render_sliders, max_cols=4)
     left_out_line([(r, "no decoder of latent codes") for r in runs if r not in decoders])
@@ -285,7 +285,7 @@ def interpolation() -> None:
         if model.decoder_needs_label and digit_a != digit_b:
             st.caption(f"Its decoder takes the digit as a label: {digit_a} for the first half, {digit_b} after.")
         if note:
-            st.caption(plain(note))
+            st.caption(note)
 
     reasons = {run.name: why_not(run) for run in runs}
     side_by_side([r for r in runs if reasons[r.name] is None], render_interp, max_cols=2)
