@@ -164,6 +164,20 @@ def test_fitted_codes_redraw_shipped_cgan_test_images(test_images, single_thread
     assert (explore.predicted_digits(judge, redrawn) == y[:2].numpy()).all()
 
 
+class IgnoresItsCode(ToyDecoder):
+    """A decoder whose image has a gradient (from its weights) but does not depend on the code."""
+
+    def decode(self, z, y=None):
+        return torch.sigmoid(self.weights.sum(1)).reshape(1, 1, 28, 28).expand(z.shape[0], 1, 28, 28)
+
+
+def test_a_decoder_that_ignores_its_code_cannot_be_inverted():
+    model = IgnoresItsCode(toy_weights()).eval()
+    assert decodes_differentiably(model) is False
+    with pytest.raises(NotDifferentiable, match="passes no gradient to its code"):
+        fit_codes(model, torch.zeros(1, 1, 28, 28), None, steps=5)
+
+
 def test_starting_code_needs_test_codes_for_the_mean_code():
     model = RUNS["conv-vae-z2-s0"].model
     with pytest.raises(ValueError, match="no test codes of the digit 3"):

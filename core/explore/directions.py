@@ -300,10 +300,15 @@ def slider_directions(model: DigitModel, basis: str, digit: int | None, k: int, 
 # --- codes for images, for a decoder without an encoder ------------------------------------------------
 def decodes_differentiably(model: DigitModel) -> bool:
     """True when ``model.decode`` passes gradients to its code (tried on the code of
-    :meth:`~core.models.base.DigitModel.latent_origin` for digit 0: one decode)."""
+    :meth:`~core.models.base.DigitModel.latent_origin` for digit 0: one decode and, when its output
+    has a gradient, one backward pass)."""
     z = model.latent_origin(0).float().to(model.device)[None].requires_grad_(True)
     with torch.enable_grad():
-        return bool(model.decode(z, _labels(model, 0, 1)).requires_grad)
+        image = model.decode(z, _labels(model, 0, 1))
+        if not image.requires_grad:
+            return False
+        (gradient,) = torch.autograd.grad(image.sum(), z, allow_unused=True)
+    return gradient is not None
 
 
 @dataclass(frozen=True)
@@ -333,8 +338,10 @@ def fit_codes(model: DigitModel, x: torch.Tensor, digits: torch.Tensor | None, s
     A few hundred steps take well under a second for the cGAN on a CPU.
 
     Raises:
-        NotDifferentiable: the decoder passes no gradient to its code.
+        NotDifferentiable: the decoder passes no gradient to its code (checked first: one decode).
     """
+    if not decodes_differentiably(model):
+        raise NotDifferentiable(f"{model.describe()}'s decoded image passes no gradient to its code")
     n, d = x.shape[0], model.latent_dim
     target = x.float().to(model.device).repeat_interleave(restarts, 0)
     y = None if digits is None else digits.long().to(model.device).repeat_interleave(restarts, 0)
@@ -343,10 +350,7 @@ def fit_codes(model: DigitModel, x: torch.Tensor, digits: torch.Tensor | None, s
     optimiser = torch.optim.Adam([z], lr=lr)
     with torch.enable_grad():
         for _ in range(int(steps)):
-            image = model.decode(z, y)
-            if not image.requires_grad:
-                raise NotDifferentiable(f"{model.describe()}'s decoder passes no gradient to its code")
-            loss = ((image - target) ** 2).mean((1, 2, 3)) + prior_weight * (z ** 2).mean(1)
+            loss = ((model.decode(z, y) - target) ** 2).mean((1, 2, 3)) + prior_weight * (z ** 2).mean(1)
             optimiser.zero_grad(set_to_none=True)
             loss.sum().backward()
             optimiser.step()
