@@ -18,8 +18,8 @@ import core.data.mnist
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 #: "The judge reads a 3 (p = 0.97)." (the wording of the 2-D latent plane page)
 READING = re.compile(r"The judge reads a \d \(p = [01]\.\d\d\)\.")
-#: a frame's reading below it: "3 (0.97)"
-FRAME_READING = re.compile(r'<div class="dl-frame"><img [^>]*><br>\d \([01]\.\d\d\)</div>')
+#: a frame with the judge's reading below it: digit, then probability (and both in its title, "judge: 3 (0.97)")
+FRAME_READING = re.compile(r'<div class="dl-frame" title="judge: (\d) \(([01]\.\d\d)\)"><img [^>]*><br><b>\1</b><br>\2</div>')
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -2,10 +2,11 @@
 fitted to images for decoders without an encoder (no streamlit here).
 
 Why not the latent coordinates z1, z2, …: a VAE's posterior collapses onto the prior on many of them
-(measured on the shipped cvae-z32-s0: a +1.8σ move of z2 changed its digit "3" by 0.22 grey levels
-on average, no pixel by more than 2/255), and a GAN's single noise coordinates each change its image
-little (cgan-z100-s0: a +3σ move of z1 changed its "1" by 2/255 on average). Two bases that do move the
-image, for every model that decodes:
+(measured on the shipped cvae-z32-s0: a +3σ move of z2 or z3 from the digit-only code of a "3" changes
+the image by less than 0.0003 on average, pixels in [0, 1]), and a GAN's single noise coordinates
+each change its image little (cgan-z100-s0: a +3σ move of z1 or z4 changes its "1" by under 0.01 on
+average). Two bases that do move the image (each of the first four sliders by 0.03 or more, every
+shipped run, every digit; tests/test_directions.py), for every model that decodes:
 
 * :data:`PRINCIPAL` — for a model with an encoder, the principal axes of the codes of test images
   (PCA, largest variance first), one slider unit = the codes' standard deviation along the axis; for a

@@ -107,9 +107,12 @@ def frames_html(images: torch.Tensor, read: list[tuple[int, float]] | None, scal
     """Frames (N, 1, 28, 28) side by side, each with the judge's digit and probability below it."""
     cells = []
     for i, image in enumerate(images):
-        below = "" if read is None else f"{read[i][0]} ({read[i][1]:.2f})"
-        cells.append(f'<div class="dl-frame">{images_html(image[None], nrow=1, scale=scale, title=f"frame {i + 1}")}'
-                     f'<br>{html_text(below)}</div>')
+        picture = images_html(image[None], nrow=1, scale=scale, title=f"frame {i + 1}")
+        if read is None:
+            cells.append(f'<div class="dl-frame">{picture}</div>')
+        else:
+            digit, p = read[i]
+            cells.append(f'<div class="dl-frame" title="judge: {digit} ({p:.2f})">{picture}<br><b>{digit}</b><br>{p:.2f}</div>')
     return f'<div class="dl-frames">{"".join(cells)}</div>'
 
 
