@@ -133,3 +133,44 @@ def test_two_digits_for_an_image_only_vae_start_from_each_digits_mean_code():
     vae, cvae = captions(at, "Digit 3:")
     assert vae.endswith("Its latent has 2 dimensions: the sliders after PC2 do nothing here.")
     assert "do nothing" not in cvae
+
+
+def test_a_run_that_cannot_decode_is_named_once_and_the_page_never_opens_empty(tmp_path, monkeypatch):
+    """Chosen alone, a model without a decoder: the page shows a shipped run that decodes (saying so) and
+    names the chosen one once below the columns of each tab."""
+    import shutil
+
+    import torch
+
+    import core.models as models
+    from core.models.base import DigitModel
+    from core.models.capabilities import CLASSIFY
+    from core.paths import SHIPPED_CHECKPOINTS
+    from core.runs.store import save_run
+
+    class Reader(DigitModel):
+        """Reads digits; decodes nothing."""
+
+        name, display_name, source = "reader", "Reader", "this test"
+        capabilities = frozenset({CLASSIFY})
+        input_modes = ()
+
+        def __init__(self):
+            super().__init__()
+            self.model_args, self.latent_dim = {}, 1
+            self.bias = torch.nn.Parameter(torch.zeros(10))
+
+        def classify(self, x):
+            return torch.log_softmax(self.bias.expand(x.shape[0], 10), dim=1)
+
+    monkeypatch.setitem(models.REGISTRY, "reader", Reader)
+    root = tmp_path / "runs"
+    save_run(root / "reader-z1-s0", Reader(), {"split_seed": 0, "training": {"seed": 0}}, {"epoch": []}, {})
+    shutil.copytree(SHIPPED_CHECKPOINTS / "cae-z8-s0", root / "cae-z8-s0")
+    monkeypatch.setenv("DIGITLAB_CHECKPOINTS", str(root))
+    at = open_explorer(["reader-z1-s0"])
+    assert any("None of the chosen runs decodes a latent code" in i.value for i in at.info)
+    assert [k.label for k in at.button if k.key == "explorer_add_cae-z8-s0"] == ["Add it to the comparison"]
+    assert len(slider_images(at)) == 1 and len(captions(at, "Digit 3:")) == 1
+    left_out = captions(at, "Not shown:")
+    assert len(left_out) == 2 and all("Reader" in c and "no decoder of latent codes" in c for c in left_out)

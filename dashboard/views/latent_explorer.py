@@ -21,6 +21,7 @@ from dashboard.common import (
     images_html,
     judge_run,
     plain,
+    runs_that_can,
     seeded_indices,
     selected_runs,
     show_images,
@@ -29,7 +30,13 @@ from dashboard.common import (
 )
 
 st.title("Latent sliders & interpolation")
-runs = selected_runs()
+chosen = selected_runs()
+#: the chosen runs that decode (or, when none does, a shipped one that does, said so above the tabs)
+runs = runs_that_can(lambda run: run.can(DECODE), "decodes a latent code", key="explorer", runs=chosen)
+if not runs:
+    st.stop()
+#: chosen runs that cannot decode: named once below the columns
+NOT_DECODERS = [(run, "no decoder of latent codes") for run in chosen if not run.can(DECODE)]
 test_x, test_y = test_set()
 N_REFERENCE = 2000
 REF = seeded_indices(len(test_x), N_REFERENCE, 0)  # reference test codes: the directions and their scales
@@ -123,8 +130,9 @@ def left_out_line(left_out: list[tuple[object, str]]) -> None:
     for run, why in left_out:
         reasons.setdefault(why, []).append(f"**{plain(run.label)}**")
     if reasons:
-        st.caption("Not shown: " + "; ".join(f"{' and '.join(names)}: {why}" for why, names in reasons.items())
-                   + ".")
+        listed = {why: ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else names[0]
+                  for why, names in reasons.items()}
+        st.caption("Not shown: " + "; ".join(f"{names}: {why}" for why, names in listed.items()) + ".")
 
 
 def reset_sliders() -> None:
@@ -169,8 +177,7 @@ def sliders() -> None:
                           "code, or the coordinates that change it most; a unit is one standard deviation of "
                           "the prior N(0, I).")
     k = c3.number_input("Sliders", 1, N_SLIDERS, 4, key="sl_k")
-    decoders = [r for r in runs if r.model.can(DECODE)]
-    max_dim = max((r.model.latent_dim for r in decoders), default=1)
+    max_dim = max(r.model.latent_dim for r in runs)
     offsets, names = [], []
     cols = st.columns(4)
     for i in range(min(int(k), max_dim)):
@@ -208,8 +215,8 @@ def sliders() -> None:
         st.caption(f"Digit {digit}: {directions_of.starting_text(model)}, moved along {found.text}: {moved}. "
                    f"One unit (σ) is {found.unit}.{extra}{sweep}")
 
-    side_by_side(decoders, render_sliders, max_cols=4)
-    left_out_line([(r, "no decoder of latent codes") for r in runs if r not in decoders])
+    side_by_side(runs, render_sliders, max_cols=4)
+    left_out_line(NOT_DECODERS)
 
 
 with sliders_tab:
@@ -241,8 +248,6 @@ def interpolation() -> None:
     def why_not(run) -> str | None:
         """Why a run cannot show this interpolation (a sentence), or None when it can."""
         model = run.model
-        if not model.can(DECODE):
-            return "no decoder of latent codes"
         if source == "Two digits" and model.decoder_needs_label:
             return ("the digit goes to the decoder as a separate label, so no latent code stands for a digit "
                     "(try two test images or two random codes)")
@@ -292,7 +297,7 @@ def interpolation() -> None:
 
     reasons = {run.name: why_not(run) for run in runs}
     side_by_side([r for r in runs if reasons[r.name] is None], render_interp, max_cols=2)
-    left_out_line([(r, reasons[r.name]) for r in runs if reasons[r.name] is not None])
+    left_out_line([(r, reasons[r.name]) for r in runs if reasons[r.name] is not None] + NOT_DECODERS)
 
 
 with interp_tab:
