@@ -220,12 +220,12 @@ def test_latent_sliders_and_interpolation():
     at = open_page("latent_explorer")
     assert inline_images(at) >= 2 + 2 * 2 + 1  # slider images, two frames per run, the A/B pair
     at.slider(key="sl_0").set_value(2.0).run()
-    assert any("z1 +2.0σ" in c.value for c in at.caption)
-    at.radio(key="sl_basis").set_value("Principal directions").run()
+    assert any("PC1 +2.0σ" in c.value for c in at.caption)
+    at.radio(key="sl_basis").set_value("Most active coordinates").run()
     at.radio(key="in_source").set_value("Two digits").run()
     at.slider(key="in_t").set_value(0.25).run()
     assert not at.exception
-    assert inline_images(at) == 2 + 2 * 2
+    assert inline_images(at) == 2 + 2 * (1 + 9)  # slider images; per run the image at t and nine frames
 
 
 def test_reset_sliders_puts_the_sliders_back_to_zero():
@@ -247,7 +247,7 @@ def test_animate_along_an_axis_draws_a_looping_gif():
     at.selectbox(key="sl_axis").set_value(1).run()
     assert not at.exception
     gifs = [m.value for m in at.markdown if "data:image/gif;base64," in m.value]
-    assert len(gifs) == 2 and all("animation along z2" in g for g in gifs)
+    assert len(gifs) == 2 and all("animation along PC2" in g for g in gifs)
 
 
 def test_draw_page_waits_for_a_drawing():

@@ -60,7 +60,7 @@ def test_a_session_without_a_browser_draws_switches_and_slides(server):
             await session.switch("Latent sliders & interpolation", timeout=120)
             slider = session.widget("sl_0", kind="slider")
             await session.set_value(slider, 60, double_array_value=[1.5])
-            assert any("z1 +1.5σ" in body for body in session.runs[session.last_run].markdown)
+            assert any("PC1 +1.5σ" in body for body in session.runs[session.last_run].markdown)
             with pytest.raises(W.ProtocolError, match="no page titled"):
                 await session.switch("No such page")
             return read, cleared
