@@ -100,7 +100,7 @@ def test_every_shipped_run_that_encodes_ships_its_default_umap():
                                   for m in ("image+digit", "image")):
             xy = read_shipped(info.path, shipped_key("UMAP", mode, 2000))
             assert xy is not None and xy.shape == (2000, 2) and np.isfinite(xy).all(), (name, mode)
-        assert (info.path / "projections.npz").stat().st_size < 120_000
+        assert (info.path / "projections.npz").stat().st_size < 300_000  # every size the page offers, float16
 
 
 def test_shipped_projections_are_dropped_when_the_weights_change(tmp_path):
