@@ -60,7 +60,7 @@ import streamlit as st
 #: a computation that took at most this long (seconds) last time is run on the script thread
 FAST_SECONDS = 0.15
 #: how long (seconds) a page run waits for the worker before drawing a placeholder instead
-WAIT_SECONDS = 0.2
+WAIT_SECONDS = 0.3
 #: how often (seconds) a placeholder looks for its picture
 POLL_SECONDS = 0.25
 #: threads for kinds of work never measured (a first request is probably quick: it never waits for a slow one)
@@ -71,7 +71,7 @@ SLOW_WORKERS = 1
 MAX_RESULTS = 128
 
 SESSION_KEY = "_background_session"  # this session's token (st.session_state)
-WANTS_KEY = "_background_wants"      # {slot: keys this session's slot waits for} (st.session_state)
+WANTS_KEY = "_background_wants"      # {slot: the key this session's slot waits for} (st.session_state)
 
 log = logging.getLogger("digitlab.dashboard.background")
 

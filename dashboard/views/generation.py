@@ -51,7 +51,7 @@ def grid_job(run, mode) -> dict:
     """What :func:`dashboard.background.draw` needs to make the run's grid in ``mode`` (shared by the
     grid and the real-versus-generated rows: one computation)."""
     model, per, name = run.model, per_digit, str(mode)
-    return dict(key=("generation grid", run.name, per, seed, name),
+    return dict(key=("generation grid", str(run.path), per, seed, name),
                 compute=lambda: explore.generation_grid(model, per, seed, name),
                 waiting=f"Generating {10 * per} images in mode {plain(name)}",
                 cost=f"generation/{run.name}/{name}")
@@ -62,7 +62,7 @@ def preview_job(run, mode, render):
     if mode.preview is None:
         return None
     model, per, name = run.model, per_digit, str(mode)
-    return background.Preview(key=("generation grid preview", run.name, per, seed, name),
+    return background.Preview(key=("generation grid preview", str(run.path), per, seed, name),
                               compute=lambda: explore.generation_grid(model, per, seed, name, preview=True),
                               render=render)
 
