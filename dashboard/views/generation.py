@@ -16,10 +16,10 @@ from core.evaluation.specs import METRICS
 from core.explore import latents as explore
 from core.models.capabilities import GENERATE, SAMPLE
 from dashboard import background
-from dashboard.common import images_html, judge_run, plain, results_table, selected_runs, side_by_side, skip_note, test_set
+from dashboard.common import images_html, judge_run, plain, results_table, selected_runs, side_by_side, skip_note, test_set, usable
 
 st.title("Generation grids")
-runs = selected_runs()
+runs = selected_runs(load=False)  # each run's weights are loaded in its own column: a slow load holds no other
 c1, c2, _ = st.columns([1, 1, 2])
 seed = int(c1.number_input("Seed", 0, 1_000_000, 0, key="gen_seed",
                            help="The same seed reproduces the same grid for a run."))
@@ -27,6 +27,8 @@ per_digit = int(c2.slider("Samples per digit", 1, 10, 10, key="gen_per_digit"))
 judge = judge_run()
 #: {run name: the generation mode chosen above its grid}, filled as the grids are laid out
 chosen_modes: dict = {}
+#: the runs whose weights loaded
+loaded: list = []
 
 
 def capitalised(name: str) -> str:
@@ -88,6 +90,9 @@ def judged(run_name: str, per: int, seed: int, mode: str, _images: torch.Tensor)
 
 def render(run):
     st.markdown(f"**{plain(run.label)}**")
+    if not usable(run):
+        return
+    loaded.append(run)
     mode = mode_picker(run)
     if mode is None:
         return
@@ -159,7 +164,7 @@ def mode_for(run) -> str | None:
     return None if mode is None else str(mode)
 
 
-scorable = [run for run in runs if run.name in chosen_modes or run.model.can(SAMPLE)]
+scorable = [run for run in loaded if run.name in chosen_modes or run.model.can(SAMPLE)]
 request = (tuple((run.name, mode_for(run)) for run in scorable), int(score_per_digit))
 if not judge:
     st.info("No judge classifier is shipped, so nothing can be scored (train one: "
