@@ -183,7 +183,8 @@ def test_two_slots_share_one_computation_and_a_failure_is_one_sentence():
 # ------------------------------------------------------------------------------------------------
 
 @pytest.mark.browser
-def test_browser_the_placeholder_turns_into_the_picture_by_itself_and_a_new_seed_never_waits():
+@pytest.mark.parametrize("nested", [False, True], ids=["in the page", "in a fragment"])
+def test_browser_the_placeholder_turns_into_the_picture_by_itself_and_a_new_seed_never_waits(nested):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
@@ -212,7 +213,7 @@ def test_browser_the_placeholder_turns_into_the_picture_by_itself_and_a_new_seed
         browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
         page = browser.new_page()
         log = FrameLog(page)
-        page.goto(url + "/?delay=3", wait_until="domcontentloaded")
+        page.goto(url + "/?delay=3" + ("&nested=1" if nested else ""), wait_until="domcontentloaded")
         page.locator(".st-key-quick_0").wait_for(timeout=60_000)
         assert not page.locator(".st-key-slow_0").count()  # drawn first in the script, still being made
         page.locator(".st-key-preview_0").wait_for(timeout=30_000)  # then the preview, with no user action
@@ -233,4 +234,5 @@ def test_browser_the_placeholder_turns_into_the_picture_by_itself_and_a_new_seed
         page.locator(".st-key-slow_2").wait_for(timeout=60_000)
         assert not page.evaluate("() => window.staleSeen"), "a stale picture was shown for a newer seed"
         assert quiet(log, 4 * background.POLL_SECONDS)
+        assert full_runs(log) == (1 if nested else 3)  # the seed's fragment and the placeholders' reruns only
         browser.close()

@@ -82,7 +82,7 @@ def preview_note(run, mode) -> str:
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def judged(run_name: str, per: int, seed: int, mode: str, _images: torch.Tensor) -> float:
+def judged(run_path: str, per: int, seed: int, mode: str, _images: torch.Tensor) -> float:
     """The judge's accuracy on a run's grid ``_images`` (made from the other arguments)."""
     labels = torch.arange(10).repeat_interleave(per)
     return classifier_accuracy(judge.model, _images, labels)
@@ -102,7 +102,7 @@ def render(run):
         picture(images, per_digit, f"{run.label}: grid")
         st.caption(f"Mode {mode}: {mode.help()}. Rows: digits 0 (top) to 9; columns: samples.")
         if judge:
-            accuracy = judged(run.name, per_digit, seed, str(mode), images)
+            accuracy = judged(str(run.path), per_digit, seed, str(mode), images)
             st.caption(f"The judge reads {100 * accuracy:.0f} % of these {10 * per_digit} images as the digit they "
                        "were generated for.")
 
