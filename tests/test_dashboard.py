@@ -162,7 +162,10 @@ def test_reconstructions_side_by_side_for_three_runs():
 
 
 def test_generation_grids_with_seed_and_modes():
+    from dashboard import background
+
     at = open_page("generation")
+    assert background.settle(120) and not at.run().exception  # a grid slower than 0.3 s at first is drawn when made
     assert inline_images(at) == 2 * 2  # a grid and a real-versus-generated pair of rows per run
     # each run's own modes in the order it declares them (its default first), each described by the mode object
     assert at.selectbox(key="gen_mode_cvae-z32-s0").options == ["Posterior", "Density", "Deterministic", "GMM (BIC)",
@@ -174,7 +177,7 @@ def test_generation_grids_with_seed_and_modes():
         f"Mode posterior: {POSTERIOR.help()}. Rows: digits 0 (top) to 9; columns: samples."}
     at.number_input(key="gen_seed").set_value(7).run()
     at.selectbox(key="gen_mode_cae-z32-s0").set_value("deterministic").run()
-    assert not at.exception and inline_images(at) == 4
+    assert background.settle(120) and not at.run().exception and inline_images(at) == 4
     assert not any("cannot" in c.value for c in at.caption)  # a mode is chosen per run (tests/test_generation_page.py)
 
 
@@ -337,7 +340,10 @@ def test_latent_plane_of_the_2d_vae():
 
 
 def test_gan_in_generation_sliders_and_interpolation():
+    from dashboard import background
+
     at = open_page("generation", runs=["cgan-z100-s0", "conv-cvae-z16-s0"])
+    assert background.settle(120) and not at.run().exception  # a grid slower than 0.3 s at first is drawn when made
     assert inline_images(at) == 4 and any(c.value.startswith("Mode noise: the generator fed noise") for c in at.caption)
     judged = [c.value for c in at.caption if c.value.startswith("The judge reads")]
     assert len(judged) == 2 and all("of these 100 images" in j for j in judged)
