@@ -42,13 +42,26 @@ def reconstruct(model: DigitModel, x: torch.Tensor, y: torch.Tensor | None) -> t
 
 
 @torch.no_grad()
-def generation_grid(model: DigitModel, per_digit: int = 10, seed: int = 0, mode: str | None = None) -> torch.Tensor:
-    """Images (10 * per_digit, 1, 28, 28): row r holds ``per_digit`` samples of digit r.
+def generation_grid(model: DigitModel, per_digit: int = 10, seed: int = 0, mode: str | None = None,
+                    preview: bool = False) -> torch.Tensor:
+    """Images (10 * per_digit, 1, 28, 28) in [0, 1]: row r holds ``per_digit`` samples of digit r.
 
-    The same ``seed`` gives the same grid (a CPU ``torch.Generator`` drives all sampling).
+    The same ``seed`` gives the same grid (a CPU ``torch.Generator`` drives all sampling). With
+    ``preview``, the grid of the mode's cheap preview (:attr:`core.models.modes.GenerationMode.preview`),
+    drawn from the same seed.
+
+    Raises:
+        ValueError: an unknown mode, or ``preview`` for a mode that has none.
     """
     labels = torch.arange(N_CLASSES).repeat_interleave(per_digit).to(model.device)
-    return model.generate(labels, generator=torch.Generator().manual_seed(int(seed)), mode=mode).float().cpu()
+    generator = torch.Generator().manual_seed(int(seed))
+    if not preview:
+        return model.generate(labels, generator=generator, mode=mode).float().cpu()
+    chosen = model.generation_mode(mode)
+    if chosen.preview is None:
+        raise ValueError(f"generation mode {chosen} has no preview")
+    with torch.no_grad():
+        return chosen.preview.sample(model, labels, generator).float().cpu()
 
 
 @torch.no_grad()

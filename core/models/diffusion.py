@@ -39,17 +39,22 @@ from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
 from core.models.functional import standard_normal
 from core.models.modes import GenerationMode
 
+#: DDIM steps of the modes' previews: a 10×10 grid in about 2 s on one CPU thread (the judge read 97 % of
+#: the shipped run's seed-0 grid right, against 100 % at 20 steps)
+PREVIEW_STEPS = 4
 
-def _ddim(steps: int) -> GenerationMode:
+
+def _ddim(steps: int, preview: GenerationMode | None = None) -> GenerationMode:
     return GenerationMode(
         f"DDIM {steps} steps", f"{steps} deterministic DDIM steps (η = 0) from Gaussian noise, with classifier-free "
         "guidance", "Song et al. 2021; Ho & Salimans 2022",
         sample=lambda model, labels, generator: model.decode(
-            standard_normal((labels.shape[0], N_PIXELS), generator), labels, steps=steps))
+            standard_normal((labels.shape[0], N_PIXELS), generator), labels, steps=steps), preview=preview)
 
 
-#: generation modes: DDIM with 20 (the default: a 10×10 grid in a few seconds on a CPU), 10 or 50 steps
-DDIM_MODES = (_ddim(20), _ddim(10), _ddim(50))
+#: generation modes: DDIM with 20 (the default: a 10×10 grid in a few seconds on a CPU), 10 or 50 steps, each
+#: previewed by DDIM with PREVIEW_STEPS steps from the same noise
+DDIM_MODES = tuple(_ddim(steps, preview=_ddim(PREVIEW_STEPS)) for steps in (20, 10, 50))
 #: decay of the exponential moving average of the weights that generation uses
 EMA_DECAY = 0.999
 #: class index of "no digit" (classifier-free guidance's unconditional input)

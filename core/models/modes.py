@@ -24,16 +24,21 @@ class GenerationMode(str):
         sample: ``sample(model, labels, generator) -> images``: labels int64 (N,) on the model's
             device, a ``torch.Generator`` or None, images float (N, 1, 28, 28) in [0, 1].
         varied: False when the mode gives one and the same image per digit (a deterministic code).
+        preview: a much cheaper version of this mode for a first look while this one runs (e.g. the same
+            diffusion sampler with fewer steps, from the same noise), or None. It is not one of the
+            model's modes (not offered on its own); views draw it first and say it is a preview.
     """
 
     description: str
     source: str
     varied: bool
+    preview: "GenerationMode | None"
 
     def __new__(cls, name: str, description: str, source: str = "", *,
-                sample: Callable[[Any, Any, Any], Any], varied: bool = True) -> "GenerationMode":
+                sample: Callable[[Any, Any, Any], Any], varied: bool = True,
+                preview: "GenerationMode | None" = None) -> "GenerationMode":
         mode = super().__new__(cls, name)
-        mode.description, mode.source, mode.varied = description, source, varied
+        mode.description, mode.source, mode.varied, mode.preview = description, source, varied, preview
         mode._sample = sample
         return mode
 

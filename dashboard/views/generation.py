@@ -1,4 +1,10 @@
-"""10×10 generation grids: row = digit 0–9, column = sample; reproducible with a seed."""
+"""10×10 generation grids: row = digit 0–9, column = sample; reproducible with a seed.
+
+Each run generates in a mode of its own, chosen above its grid (its default first). Grids that were
+slow to make last time are made off the script thread (:mod:`dashboard.background`) and drawn beside
+the others when ready, a cheap preview first where the mode has one (the diffusion model's fewer DDIM
+steps), so a slow model never holds the fast ones and a new seed never waits for a stale grid.
+"""
 
 import numpy as np
 import pandas as pd
@@ -8,116 +14,137 @@ import torch
 from core.evaluation.metrics import classifier_accuracy
 from core.evaluation.specs import METRICS
 from core.explore import latents as explore
-from core.models import REGISTRY
 from core.models.capabilities import GENERATE, SAMPLE
-from dashboard.common import judge_run, plain, results_table, selected_runs, show_images, side_by_side, skip_note, test_set
-
-DEFAULT = "default"
-DEFAULT_HELP = "each model's own way: its first generation mode (named under its grid)"
-#: the modes models declare themselves (the others come from samplers fitted to a run)
-REGISTRY_MODES = {mode for cls in REGISTRY.values() for mode in cls.generation_modes}
+from dashboard import background
+from dashboard.common import images_html, judge_run, plain, results_table, selected_runs, side_by_side, skip_note, test_set, usable
 
 st.title("Generation grids")
-runs = selected_runs()
-c1, c2, c3 = st.columns([1, 1, 2])
-seed = c1.number_input("Seed", 0, 1_000_000, 0, key="gen_seed",
-                       help="The same seed reproduces the same grid for a run.")
-per_digit = c2.slider("Samples per digit", 1, 10, 10, key="gen_per_digit")
-# every mode of the chosen runs: the models' own in the order they declare them, then the fitted samplers';
-# descriptions come from the modes
-offered = sorted((m for run in runs for m in run.model.generation_modes),
-                 key=lambda m: m not in REGISTRY_MODES)
-modes = [DEFAULT] + list(dict.fromkeys(str(m) for m in offered))
-
-
-def mode_help(name: str) -> str:
-    """What the mode called ``name`` does: its description, or each model's where they differ."""
-    if name == DEFAULT:
-        return DEFAULT_HELP
-    return " / ".join(dict.fromkeys(m.help() for m in offered if m == name))
+runs = selected_runs(load=False)  # each run's weights are loaded in its own column: a slow load holds no other
+c1, c2, _ = st.columns([1, 1, 2])
+seed = int(c1.number_input("Seed", 0, 1_000_000, 0, key="gen_seed",
+                           help="The same seed reproduces the same grid for a run."))
+per_digit = int(c2.slider("Samples per digit", 1, 10, 10, key="gen_per_digit"))
+judge = judge_run()
+#: {run name: the generation mode chosen above its grid}, filled as the grids are laid out
+chosen_modes: dict = {}
+#: the runs whose weights loaded
+loaded: list = []
 
 
 def capitalised(name: str) -> str:
     return name[:1].upper() + name[1:]
 
 
-mode = c3.radio("Generation", modes, horizontal=True, key="gen_mode", format_func=capitalised,
-                help="; ".join(f"**{m}**: {mode_help(m)}" for m in modes))
-st.caption(f"**{capitalised(mode)}**: {mode_help(mode)}.")
-
-
-def mode_for(run) -> str | None:
-    """The name of the mode this run generates in, or None when it cannot serve the chosen one."""
-    if not run.model.can(GENERATE) or not run.model.generation_modes:
+def mode_picker(run):
+    """A selector of the run's own generation modes (its default first); the chosen mode (a
+    :class:`core.models.modes.GenerationMode`), or None, with one note, when the run does not generate."""
+    modes = run.model.generation_modes if run.model.can(GENERATE) else ()
+    if not modes:
+        skip_note(run, "generate images of given digits")
         return None
-    if mode == DEFAULT:
-        return str(run.model.generation_modes[0])
-    return mode if mode in run.model.generation_modes else None
+    name = st.selectbox("Generation mode", [str(m) for m in modes], key=f"gen_mode_{run.name}",
+                        format_func=capitalised, disabled=len(modes) == 1,
+                        help="; ".join(f"**{capitalised(m)}**: {m.help()}" for m in modes)
+                        + ". The first is the model's default.")
+    return run.model.generation_mode(name)
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def grid(run_name: str, per: int, seed: int, mode: str):
-    run = {r.name: r for r in runs}[run_name]
-    return explore.generation_grid(run.model, per, seed, mode)
+def grid_job(run, mode) -> dict:
+    """What :func:`dashboard.background.draw` needs to make the run's grid in ``mode`` (shared by the
+    grid and the real-versus-generated rows: one computation)."""
+    model, per, name = run.model, per_digit, str(mode)
+    return dict(key=("generation grid", str(run.path), per, seed, name),
+                compute=lambda: explore.generation_grid(model, per, seed, name),
+                waiting=f"Generating {10 * per} images in mode {plain(name)}",
+                cost=f"generation/{run.name}/{name}")
 
 
-def titled_grid(run) -> tuple[torch.Tensor, str] | None:
-    """Write the run's title; return its grid and mode, or say why it has none and return None."""
-    st.markdown(f"**{plain(run.label)}**")
-    run_mode = mode_for(run)
-    if run_mode is None:
-        skip_note(run, f"generate in mode {mode}")
+def preview_job(run, mode, render):
+    """The cheap first look at the run's grid (the mode's preview, from the same seed), or None."""
+    if mode.preview is None:
         return None
-    return grid(run.name, per_digit, int(seed), run_mode), run_mode
+    model, per, name = run.model, per_digit, str(mode)
+    return background.Preview(key=("generation grid preview", str(run.path), per, seed, name),
+                              compute=lambda: explore.generation_grid(model, per, seed, name, preview=True),
+                              render=render)
 
 
-judge = judge_run()
+def picture(images, nrow: int, title: str) -> None:
+    """Tiled images (N, 1, 28, 28) in [0, 1], inline, titled (the ``alt`` text: "<run label>: grid")."""
+    st.markdown(images_html(images, nrow=nrow, scale=2, title=title), unsafe_allow_html=True)
+
+
+def preview_note(run, mode) -> str:
+    last = background.last_seconds(f"generation/{run.name}/{mode}")
+    took = f" (the last one took {last:.0f} s)" if last is not None else ""
+    return (f"**Preview** in mode {plain(mode.preview)}, from the same noise: the grid in mode "
+            f"{plain(mode)} replaces it when it is ready{took}.")
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def judged(run_name: str, per: int, seed: int, mode: str) -> float:
-    """The judge's accuracy on a run's grid (see :func:`grid`)."""
+def judged(run_path: str, per: int, seed: int, mode: str, _images: torch.Tensor) -> float:
+    """The judge's accuracy on a run's grid ``_images`` (made from the other arguments)."""
     labels = torch.arange(10).repeat_interleave(per)
-    return classifier_accuracy(judge.model, grid(run_name, per, seed, mode), labels)
+    return classifier_accuracy(judge.model, _images, labels)
 
 
 def render(run):
-    served = titled_grid(run)
-    if served is None:
+    st.markdown(f"**{plain(run.label)}**")
+    if not usable(run):
         return
-    images, run_mode = served
-    show_images(images, nrow=per_digit, scale=2)
-    st.caption(f"Mode {run_mode}: {run.model.generation_mode(run_mode).help()}. Rows: digits 0 (top) to 9; "
-               "columns: samples.")
-    if judge:
-        accuracy = judged(run.name, per_digit, int(seed), run_mode)
-        st.caption(f"The judge reads {100 * accuracy:.0f} % of these {10 * per_digit} images as the digit they "
-                   "were generated for.")
+    loaded.append(run)
+    mode = mode_picker(run)
+    if mode is None:
+        return
+    chosen_modes[run.name] = mode
+
+    def final(images):
+        picture(images, per_digit, f"{run.label}: grid")
+        st.caption(f"Mode {mode}: {mode.help()}. Rows: digits 0 (top) to 9; columns: samples.")
+        if judge:
+            accuracy = judged(str(run.path), per_digit, seed, str(mode), images)
+            st.caption(f"The judge reads {100 * accuracy:.0f} % of these {10 * per_digit} images as the digit they "
+                       "were generated for.")
+
+    def first_look(images):
+        picture(images, per_digit, f"{run.label}: preview grid")
+        st.caption(preview_note(run, mode))
+
+    background.draw(f"generation/{run.name}", render=final, preview=preview_job(run, mode, first_look),
+                    **grid_job(run, mode))
 
 
 side_by_side(runs, render, max_cols=2)
 
 st.subheader("Real versus generated")
 st.caption("As in seed 003's Fig. 3: a random real test image of each digit (upper row, drawn with the seed) "
-           "above the first generated sample of the same digit (lower row).")
+           "above the first generated sample of the same digit (lower row), in each run's mode chosen above.")
 test_x, test_y = test_set()
-rng = np.random.default_rng(int(seed))
+rng = np.random.default_rng(seed)
 real = torch.stack([test_x[int(rng.choice(np.flatnonzero(test_y.numpy() == d)))] for d in range(10)])
 
 
 def render_pairs(run):
-    served = titled_grid(run)
-    if served is not None:
-        fake = served[0][::per_digit]  # the first sample of each digit
-        show_images(torch.cat([real, fake]), nrow=10, scale=2)
+    mode = chosen_modes[run.name]
+    st.markdown(f"**{plain(run.label)}** · mode {plain(mode)}")
+
+    def pairs(images, what: str = "real and generated"):  # the first sample of each digit
+        picture(torch.cat([real, images[::per_digit]]), 10, f"{run.label}: {what}")
+
+    def first_look(images):
+        pairs(images, "real and generated, preview")
+        st.caption(preview_note(run, mode))
+
+    background.draw(f"generation-pairs/{run.name}", render=pairs, preview=preview_job(run, mode, first_look),
+                    **grid_job(run, mode))
 
 
-side_by_side(runs, render_pairs, max_cols=2)
+side_by_side([run for run in runs if run.name in chosen_modes], render_pairs, max_cols=2)
 
 st.subheader("Score these generators now")
 st.caption(
-    "The judge's metrics of seed 000's protocol, computed on the spot for the runs and the generation mode "
-    "chosen above (any mode, not only the one the leaderboard reports): **Generated Images Accuracy** "
+    "The judge's metrics of seed 000's protocol, computed on the spot for the chosen runs, each in the generation "
+    "mode chosen above its grid (any mode, not only the one the leaderboard reports): **Generated Images Accuracy** "
     "(100 images per digit, judged), **FID on the judge's 128-d features** against the 10,000 test images, "
     "and the **Inception Score with the judge** (10 splits). Sets are drawn with the protocol's fixed seeds, so "
     "at 1,000 images per digit in a run's default mode the figures equal the shipped table's. FID falls as "
@@ -128,14 +155,22 @@ s1, s2 = st.columns([2, 1])
 score_per_digit = s1.select_slider("Images per digit for FID and IS", [100, 250, 500, 1000], value=250,
                                    key="score_per_digit",
                                    help="The shipped table uses 1,000 per digit (10,000 images).")
-# unconditional samplers (no label, no modes) are scored in the default mode only
-scorable = [run for run in runs if mode_for(run) is not None or (mode == DEFAULT and run.model.can(SAMPLE))]
-request = (tuple(run.name for run in scorable), mode, int(score_per_digit))
+
+
+def mode_for(run) -> str | None:
+    """The name of the mode a run is scored in: the one chosen above its grid; None for an unconditional
+    sampler (no label, no modes: scored its own way)."""
+    mode = chosen_modes.get(run.name)
+    return None if mode is None else str(mode)
+
+
+scorable = [run for run in loaded if run.name in chosen_modes or run.model.can(SAMPLE)]
+request = (tuple((run.name, mode_for(run)) for run in scorable), int(score_per_digit))
 if not judge:
     st.info("No judge classifier is shipped, so nothing can be scored (train one: "
             "`python scripts/train.py --model judge`).")
 elif not scorable:
-    st.info(f"None of the chosen runs generates in mode {mode}.")
+    st.info("None of the chosen runs generates images.")
 elif s2.button("Score", key="score_button", type="primary"):
     st.session_state["score_request"] = request
 
