@@ -598,7 +598,7 @@ COLUMN_PICTURES_JS = """() => {
 }"""
 
 #: pictures still being computed in the background say so in their column (dashboard/background.py)
-PENDING_TEXT = re.compile(r"(?i)\b(drawing|computing|preview)\b")
+PENDING_TEXT = re.compile(r"(?i)\b(drawing|computing|decoding|generating|preview)\b")
 
 
 def _columns(page) -> dict[str, dict[str, Any]]:

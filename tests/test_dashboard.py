@@ -347,9 +347,10 @@ def test_gan_in_generation_sliders_and_interpolation():
     judged = [c.value for c in at.caption if c.value.startswith("The judge reads")]
     assert len(judged) == 2 and all("of these 100 images" in j for j in judged)
     at = open_page("latent_explorer", runs=["cgan-z100-s0"])
+    assert background.settle(120) and not at.run().exception  # its first directions are measured off the script thread
     assert inline_images(at) >= 1 and any("z = 0 decoded with the digit" in c.value for c in at.caption)
     at.radio(key="in_source").set_value("Two random codes").run()
-    assert not at.exception and inline_images(at) >= 3
+    assert background.settle(120) and not at.run().exception and inline_images(at) >= 3
 
 
 def test_restyle_by_label_conditioned_decoders():

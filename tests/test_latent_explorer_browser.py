@@ -41,6 +41,11 @@ def test_moving_a_slider_changes_the_image(page):
         const img = document.querySelector(selector);
         return img && img.getAttribute('src') !== before; }""", arg=[IMAGE, before], timeout=60_000)
     app_idle(page)
+    # a run whose decode was measured slow is drawn by a background thread a moment later (dashboard/background.py)
+    page.wait_for_function("""() => {
+        const text = document.querySelector('[data-testid="stMain"]').innerText;
+        return (text.match(/The judge reads a /g) || []).length >= 2 && !text.includes('Decoding the moved code'); }""",
+                           timeout=60_000)
     text = page.locator('[data-testid="stMain"]').inner_text()
     assert "PC1 +3.0σ" in text
     assert text.count("The judge reads a ") == 2  # beside each slider image (the interpolation tab is hidden)

@@ -40,19 +40,33 @@ def open_explorer(runs: list[str] | None = None) -> AppTest:
         at.run()
     at.switch_page("views/latent_explorer.py")
     at.run()
+    return settled(at)
+
+
+def settled(at: AppTest) -> AppTest:
+    """The page run again once every picture a background thread was making is made (a first decode
+    slower than 0.3 s is drawn when ready: dashboard/background.py)."""
+    from dashboard import background
+
+    assert not at.exception, [e.value for e in at.exception]
+    assert background.settle(300)
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
 
 def slider_images(at: AppTest) -> dict[str, np.ndarray]:
     """{run label: its decoded slider image (H, W) float in [0, 1]}, read back from the inline PNGs."""
-    out = {}
+    out, title = {}, None
     for m in at.markdown:
-        found = re.match(r'\*\*(.+?)\*\*<br><img class="dl-img" alt="decoded code" [^>]*src="data:image/png;base64,([^"]+)"',
-                         m.value)
-        if found:
-            image = Image.open(io.BytesIO(base64.b64decode(found.group(2))))
-            out[found.group(1)] = np.asarray(image, dtype=np.float64) / 255
+        heading = re.fullmatch(r"\*\*(.+?)\*\*", m.value)
+        if heading:  # a run's column title; its picture follows in the next element
+            title = heading.group(1)
+            continue
+        found = re.match(r'<img class="dl-img" alt="decoded code" [^>]*src="data:image/png;base64,([^"]+)"', m.value)
+        if found and title is not None:
+            image = Image.open(io.BytesIO(base64.b64decode(found.group(1))))
+            out[title] = np.asarray(image, dtype=np.float64) / 255
     return out
 
 
@@ -70,7 +84,7 @@ def test_default_sliders_move_principal_directions_that_change_each_image():
     assert len(moved) == 2 and all("moved along the principal directions of 2,000 test codes" in c for c in moved)
     assert all("One unit (σ) is the test codes' standard deviation σ along each direction." in c for c in moved)
     before = slider_images(at)
-    at.slider(key="sl_1").set_value(3.0).run()
+    settled(at.slider(key="sl_1").set_value(3.0).run())
     after = slider_images(at)
     assert len(before) == 2 and before.keys() == after.keys()
     change = {label: float(np.abs(after[label] - before[label]).mean()) for label in before}
@@ -91,8 +105,7 @@ def test_most_active_coordinates_say_which_coordinates_move():
     """A CVAE leaves most coordinates unused: the active basis names the coordinates it moves, ranked by
     the test codes' variance, not z1..z4."""
     at = open_explorer(["cvae-z32-s0"])
-    at.radio(key="sl_basis").set_value("Most active coordinates").run()
-    assert not at.exception
+    settled(at.radio(key="sl_basis").set_value("Most active coordinates").run())
     assert [at.slider(key=f"sl_{i}").label for i in range(2)] == ["Active 1 (σ)", "Active 2 (σ)"]
     (caption,) = captions(at, "Digit 3:")
     assert "moved along its most active coordinates, ranked by the variance of 2,000 test codes" in caption
@@ -116,8 +129,7 @@ def test_a_model_without_an_encoder_interpolates_test_images_or_is_named_once():
     assert len(captions(at, "It has no encoder: the codes of A and B were fitted")) == 1
     (left_out,) = captions(at, "Not shown:")
     assert "Diffusion" in left_out and "cGAN" not in left_out and "no code can be fitted to a test image" in left_out
-    at.radio(key="in_source").set_value("Two digits").run()
-    assert not at.exception
+    settled(at.radio(key="in_source").set_value("Two digits").run())
     assert not [m.value for m in at.markdown if 'class="dl-frames"' in m.value]  # no column at all, none empty
     (left_out,) = captions(at, "Not shown:")
     assert left_out.count("cGAN") == 1 and left_out.count("Diffusion") == 1
@@ -126,8 +138,8 @@ def test_a_model_without_an_encoder_interpolates_test_images_or_is_named_once():
 
 def test_two_digits_for_an_image_only_vae_start_from_each_digits_mean_code():
     at = open_explorer(["conv-vae-z2-s0", "cvae-z8-s0"])
-    at.radio(key="in_source").set_value("Two digits").run()
-    assert not at.exception and not captions(at, "Not shown:")
+    settled(at.radio(key="in_source").set_value("Two digits").run())
+    assert not captions(at, "Not shown:")
     assert captions(at, "A and B: the mean code of the digit's test images, for each digit.")
     assert captions(at, "A and B: the digit-only code, for each digit.")
     vae, cvae = captions(at, "Digit 3:")

@@ -15,6 +15,7 @@ from core.explore import directions as directions_of
 from core.explore import latents as explore
 from core.explore.directions import BASES, PRINCIPAL, has_encoder
 from core.models.capabilities import DECODE, encoder_input
+from dashboard import background
 from dashboard.common import (
     DIGITS,
     html_text,
@@ -191,8 +192,9 @@ def sliders() -> None:
     axis = int(b3.selectbox("Direction", range(len(names)), format_func=lambda i: names[i], key="sl_axis")
                if animate else 0)
 
-    def render_sliders(run):
-        """One run's column: its moved code decoded, read by the judge, and what was moved."""
+    def slider_picture(run) -> dict[str, str]:
+        """One run's column (any thread: no streamlit call): its moved code decoded, read by the judge,
+        and what was moved, as HTML and captions."""
         model = run.model
         found = directions_for(run, basis, digit)
         start = digit_code(run.name, digit)
@@ -204,16 +206,28 @@ def sliders() -> None:
             uri = animation_gif(model, base, digit, found.vectors[axis], float(found.scales[axis]))
             picture += (f' <img class="dl-img" alt="animation along {html_text(found.names[axis])}" width="168" '
                         f'height="168" src="{uri}">')
-        st.markdown(f"**{plain(run.label)}**<br>{picture}", unsafe_allow_html=True)
-        said = judge_says((readings(image) or [None])[0])
-        if said:
-            st.caption(said)
         moved = ", ".join(f"{n} {o:+.1f}σ" for n, o in zip(found.names, offsets))
         extra = (f" Its latent has {len(found)} dimensions: the sliders after {names[len(found) - 1]} do nothing here."
                  if len(found) < len(offsets) else "")
         sweep = (f" Right: {found.names[axis]} swept from −3σ to +3σ." if animate and axis < len(found) else "")
-        st.caption(f"Digit {digit}: {directions_of.starting_text(model)}, moved along {found.text}: {moved}. "
-                   f"One unit (σ) is {found.unit}.{extra}{sweep}")
+        return {"picture": picture, "said": judge_says((readings(image) or [None])[0]),
+                "caption": f"Digit {digit}: {directions_of.starting_text(model)}, moved along {found.text}: {moved}. "
+                           f"One unit (σ) is {found.unit}.{extra}{sweep}"}
+
+    def show_slider_picture(shown: dict[str, str]) -> None:
+        st.markdown(shown["picture"], unsafe_allow_html=True)
+        if shown["said"]:
+            st.caption(shown["said"])
+        st.caption(shown["caption"])
+
+    def render_sliders(run):
+        """One run's column: drawn at once for a fast model, by a background thread for a slow one (its
+        first directions, or each decode, measured slow: dashboard/background.py), never holding the others."""
+        st.markdown(f"**{plain(run.label)}**")
+        background.draw(f"sliders/{run.name}", ("sliders", str(run.path), basis, digit, tuple(offsets), animate, axis),
+                        lambda: slider_picture(run), show_slider_picture, waiting="Decoding the moved code",
+                        # measured apart per basis and digit: their first picture also finds the directions
+                        cost=f"sliders/{run.name}/{basis}/{digit}")
 
     side_by_side(runs, render_sliders, max_cols=4)
     left_out_line(NOT_DECODERS)
@@ -238,7 +252,8 @@ def interpolation() -> None:
     elif source == "Two digits":
         a = int(c2.selectbox("Digit A", DIGITS, index=1, key="in_da"))
         b = int(c3.selectbox("Digit B", DIGITS, index=7, key="in_db"))
-    else:
+    fixed_digit = None
+    if source == "Two random codes":
         a = int(c2.number_input("Seed A", 0, 10_000, 0, key="in_sa"))
         b = int(c3.number_input("Seed B", 0, 10_000, 1, key="in_sb"))
         fixed_digit = int(c1.selectbox("Digit (label-conditioned decoders)", DIGITS, index=5, key="in_digit"))
@@ -276,8 +291,9 @@ def interpolation() -> None:
                 f"{fits[0].error[0]:.3f}, of B {fits[1].error[0]:.3f}).")
         return fits[0].codes[0], fits[1].codes[0], int(test_y[a]), int(test_y[b]), note
 
-    def render_interp(run):
-        """One run's column: the image at t and the frames from A to B, each read by the judge."""
+    def interpolation_pictures(run) -> dict[str, str]:
+        """One run's column (any thread: no streamlit call): the image at t and the frames from A to B,
+        each read by the judge, as HTML and captions."""
         z_a, z_b, digit_a, digit_b, note = endpoints(run)
         model = run.model
         frames = explore.interpolate_codes(z_a, z_b, n_frames)
@@ -285,15 +301,33 @@ def interpolation() -> None:
         images = torch.cat([explore.decode(model, ((1 - t) * z_a + t * z_b)[None], digit_a if t < 0.5 else digit_b)]
                            + [explore.decode(model, z[None], dg) for z, dg in zip(frames, near)])
         read = readings(images)
-        st.markdown(f"**{plain(run.label)}**<br>" + images_html(images[:1], nrow=1, scale=6, title=f"t = {t:.2f}"),
-                    unsafe_allow_html=True)
-        st.caption(f"t = {t:.2f}. " + judge_says(None if read is None else read[0]))
-        st.markdown(frames_html(images[1:], None if read is None else read[1:]), unsafe_allow_html=True)
-        st.caption("A → B, linear in the latent space" + (", each frame read by the judge." if read else "."))
+        notes = []
         if model.decoder_needs_label and digit_a != digit_b:
-            st.caption(f"Its decoder takes the digit as a label: {digit_a} for the first half, {digit_b} after.")
+            notes.append(f"Its decoder takes the digit as a label: {digit_a} for the first half, {digit_b} after.")
         if note:
+            notes.append(note)
+        return {"at_t": images_html(images[:1], nrow=1, scale=6, title=f"t = {t:.2f}"),
+                "said": f"t = {t:.2f}. " + judge_says(None if read is None else read[0]),
+                "frames": frames_html(images[1:], None if read is None else read[1:]),
+                "frames_caption": "A → B, linear in the latent space" + (", each frame read by the judge." if read else "."),
+                "notes": notes}
+
+    def show_interpolation(shown: dict) -> None:
+        st.markdown(shown["at_t"], unsafe_allow_html=True)
+        st.caption(shown["said"])
+        st.markdown(shown["frames"], unsafe_allow_html=True)
+        st.caption(shown["frames_caption"])
+        for note in shown["notes"]:
             st.caption(note)
+
+    def render_interp(run):
+        """One run's column, drawn at once for a fast model and by a background thread for a slow one."""
+        st.markdown(f"**{plain(run.label)}**")
+        background.draw(f"interpolation/{run.name}",
+                        ("interpolation", str(run.path), source, a, b, fixed_digit, n_frames, t),
+                        lambda: interpolation_pictures(run), show_interpolation,
+                        waiting=f"Decoding {n_frames + 1} codes",
+                        cost=f"interpolation/{run.name}/{source}")  # the first may fit codes to the test images
 
     reasons = {run.name: why_not(run) for run in runs}
     side_by_side([r for r in runs if reasons[r.name] is None], render_interp, max_cols=2)
