@@ -121,7 +121,9 @@ def test_the_log_scale_toggle_makes_every_y_axis_logarithmic(page):
     page.goto(page.base + "/loss_curves", wait_until="domcontentloaded")
     page.locator(".js-plotly-plot").first.wait_for(state="visible", timeout=90_000)
     app_idle(page)
+    # the figure is redrawn when the toggle changes: between two drawings there may be none for a moment
     types = """() => { const gd = document.querySelector('.js-plotly-plot');
+        if (!gd || !gd._fullLayout) return null;
         return Object.keys(gd._fullLayout).filter(k => /^yaxis\\d*$/.test(k)).map(k => gd._fullLayout[k].type); }"""
     assert set(page.evaluate(types)) == {"linear"}
     page.get_by_text("Log scale").click()
