@@ -301,21 +301,6 @@ def add_runs(names: list[str]) -> None:
     st.session_state[CHOSEN_KEY] = chosen + [n for n in names if n not in chosen]
 
 
-def offer_runs(test, what: str, key: str) -> None:
-    """When no chosen run can serve a view: say so and offer, as one-click buttons, the shipped runs
-    that can (``test(run) -> bool``); ``what`` completes "None of the chosen runs …"."""
-    runs, _ = runs_and_errors()
-    candidates = [run for run in runs.values() if test(run) and run.name not in chosen_names()]
-    if not candidates:
-        st.info(f"None of the chosen runs {what}, and no shipped run can.")
-        return
-    st.info(f"None of the chosen runs {what}. Add one that can:")
-    cols = st.columns(min(4, len(candidates)))
-    for i, run in enumerate(candidates):
-        cols[i % len(cols)].button(f"Add {plain(run.label)}", key=f"{key}_add_{run.name}", on_click=add_runs,
-                                   args=([run.name],), icon=":material/add:")
-
-
 def runs_that_can(test, what: str, key: str, runs: list[RunInfo] | None = None, cannot: str | None = None) -> list[RunInfo]:
     """The chosen runs that can serve a view (``test(run) -> bool`` on a listed run), so that a view
     never opens empty nor shows an empty column: the runs that cannot are named once, in one line

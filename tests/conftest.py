@@ -36,6 +36,26 @@ def mnist_splits(mnist_root: Path):
 
 
 @pytest.fixture
+def dashboard_ready(mnist_raw, tmp_path, monkeypatch):
+    """What a dashboard page run under AppTest needs: MNIST present, and a cache folder of the test's own
+    (projections, archives), so no test sees another's."""
+    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's chromium launched headless through Playwright, shared by a test module (tests/browser.py)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.browser import CHROMIUM_ARGS, chromium_path
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
 def single_thread():
     """Run a test with one intra-op torch thread (small models on a busy 2-core machine are
     faster without thread hand-offs); the previous setting is restored afterwards."""

@@ -19,14 +19,8 @@ SHIPPED = [p.name for p in list_run_dirs(SHIPPED_CHECKPOINTS)]
 SHIPPED_MODELS = [name for name in SHIPPED if not name.startswith("judge")]  # the picker leaves the judge out
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mnist_ready():
-    core.data.mnist.ensure_mnist()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+#: MNIST present and a cache folder of each test's own (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("dashboard_ready")
 
 
 def open_page(page: str | None = None, runs: list[str] | None = None) -> AppTest:

@@ -8,7 +8,7 @@ import pytest
 
 from core.paths import SHIPPED_CHECKPOINTS
 from core.runs.format import list_run_dirs
-from tests.browser import CHROMIUM_ARGS, app_idle, chromium_path, one_stroke, read_predictions, running_app, stroke
+from tests.browser import app_idle, one_stroke, read_predictions, running_app, stroke
 
 pytestmark = pytest.mark.browser
 
@@ -22,16 +22,6 @@ def server(tmp_path_factory):
     cache = tmp_path_factory.mktemp("cache")
     with running_app(env={"DIGITLAB_CACHE": str(cache)}) as url:
         yield url, cache
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def new_page(browser, storage_state=None):

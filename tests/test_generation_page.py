@@ -7,7 +7,6 @@ import re
 
 import pytest
 
-import core.data.mnist
 from core.models.diffusion import PREVIEW_STEPS
 from dashboard import background
 from tests.test_dashboard import inline_images, open_page
@@ -15,14 +14,8 @@ from tests.test_dashboard import inline_images, open_page
 THREE = ["cvae-z32-s0", "cgan-z100-s0", "diffusion-z784-s0"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mnist_ready():
-    core.data.mnist.ensure_mnist()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+#: MNIST present and a cache folder of each test's own (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("dashboard_ready")
 
 
 def settled(at):

@@ -13,8 +13,6 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import core.data.mnist
-
 APP = str(Path(__file__).resolve().parent.parent / "dashboard" / "app.py")
 #: "The judge reads a 3 (p = 0.97)." (the wording of the 2-D latent plane page)
 READING = re.compile(r"The judge reads a \d \(p = [01]\.\d\d\)\.")
@@ -22,14 +20,8 @@ READING = re.compile(r"The judge reads a \d \(p = [01]\.\d\d\)\.")
 FRAME_READING = re.compile(r'<div class="dl-frame" title="judge: (\d) \(([01]\.\d\d)\)"><img [^>]*><br><b>\1</b><br>\2</div>')
 
 
-@pytest.fixture(scope="module", autouse=True)
-def mnist_ready():
-    core.data.mnist.ensure_mnist()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+#: MNIST present and a cache folder of each test's own (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("dashboard_ready")
 
 
 def open_explorer(runs: list[str] | None = None) -> AppTest:

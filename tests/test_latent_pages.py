@@ -10,18 +10,10 @@ import warnings
 import numpy as np
 import pytest
 
-import core.data.mnist
 from tests.test_dashboard import inline_images, open_page
 
-
-@pytest.fixture(scope="module", autouse=True)
-def mnist_ready():
-    core.data.mnist.ensure_mnist()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("DIGITLAB_CACHE", str(tmp_path / "cache"))
+#: MNIST present and a cache folder of each test's own (tests/conftest.py)
+pytestmark = pytest.mark.usefixtures("dashboard_ready")
 
 
 # --- 1. pages that never open empty --------------------------------------------------------------------

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from tests.browser import CHROMIUM_ARGS, app_idle, chromium_path, running_app
+from tests.browser import app_idle, running_app
 
 pytestmark = pytest.mark.browser
 
@@ -16,16 +16,6 @@ RUNS = "cvae-z32-s0,cgan-z100-s0,diffusion-z784-s0,conv-vae-z2-s0"
 #: address (/draw/_stcore/health and /draw/_stcore/host-config, both 404) before the root: its own open
 #: bug streamlit/streamlit#7074, not a file of this app
 STREAMLIT_BASE_PROBE = re.compile(r"^/[a-z_]+/_stcore/(health|host-config)$")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def test_names_are_whole_tables_fit_and_no_load_fails(browser):

@@ -59,10 +59,7 @@ def occlusion(x: torch.Tensor, side: float, generator: torch.Generator | None = 
         ValueError: ``side`` not a whole number of pixels between 0 and the image size.
     """
     n, _, h, w = x.shape
-    side_f = _check_level(side, "side", upper=float(min(h, w)))
-    if side_f != int(side_f):
-        raise ValueError(f"the occluding square's side must be a whole number of pixels, not {side}")
-    s = int(side_f)
+    s = _square_side(side, h, w)
     out = x.clone()
     if s == 0:
         return out
@@ -103,10 +100,7 @@ def occlusion_on_ink(x: torch.Tensor, side: float, generator: torch.Generator | 
         ValueError: ``side`` not a whole number of pixels between 0 and the image size.
     """
     n, _, h, w = x.shape
-    side_f = _check_level(side, "side", upper=float(min(h, w)))
-    if side_f != int(side_f):
-        raise ValueError(f"the occluding square's side must be a whole number of pixels, not {side}")
-    s = int(side_f)
+    s = _square_side(side, h, w)
     out = x.clone()
     if s == 0:
         return out
@@ -120,6 +114,18 @@ def occlusion_on_ink(x: torch.Tensor, side: float, generator: torch.Generator | 
         left = min(max(col - s // 2, 0), w - s)
         out[i, :, top:top + s, left:left + s] = 0.0
     return out
+
+
+def _square_side(side: float, h: int, w: int) -> int:
+    """An occluding square's side in whole pixels, between 0 and the image's smaller side.
+
+    Raises:
+        ValueError: anything else.
+    """
+    side_f = _check_level(side, "side", upper=float(min(h, w)))
+    if side_f != int(side_f):
+        raise ValueError(f"the occluding square's side must be a whole number of pixels, not {side}")
+    return int(side_f)
 
 
 def _check_level(value: float, name: str, upper: float | None) -> float:
