@@ -13,9 +13,11 @@ import pytest
 # test_training.py, test_cli.py)
 # ------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def mnist_raw() -> Path:
-    """The verified raw MNIST folder (fetched first when missing, e.g. on CI)."""
+    """The verified raw MNIST folder (fetched first when missing, e.g. on CI). Used by every test, so
+    that a test reading MNIST through ``shared_mnist`` or a started dashboard passes whatever runs
+    before it (a test that named no fixture failed on a fresh clone when it happened to run first)."""
     from core.data.mnist import ensure_mnist
 
     return ensure_mnist(log=lambda line: print(line, file=sys.stderr))
