@@ -694,6 +694,30 @@ def gesture_zoo_grid(bench: Bench) -> None:
             app.stop()
 
 
+def gesture_sampling_step(bench: Bench) -> None:
+    """/sampling (the diffusion reference's 20 DDIM steps, computed once, not timed): one ArrowLeft or
+    ArrowRight on the Step slider → the new step's x_t and x̂₀ drawn."""
+    page, listener, _ = bench.new_page("/sampling?runs=diffusion-z784-s0")
+    thumb = _slider(page, "sampling_step_20")
+    try:
+        thumb.wait_for(state="attached", timeout=GESTURE_TIMEOUT * 1000)
+        page.locator('img[alt="generated image"]').wait_for(state="visible", timeout=GESTURE_TIMEOUT * 1000)
+        B.wait_quiet(page)
+        for i in range(bench.args.rounds * 5):
+            def one() -> float:
+                before = _slider_value(thumb)
+                t0 = _press(page, thumb, 1)
+                step = int(_slider_value(thumb))
+                if step == before:
+                    raise RuntimeError("the key press did not move the Step slider")
+                page.locator(f'img[alt="x̂₀ at step {step}"]').wait_for(state="visible", timeout=GESTURE_TIMEOUT * 1000)
+                return settle(page, listener, t0)
+
+            bench.record("sampling: step slider → that step's x_t and x̂₀ (diffusion, 20 steps)", one)
+    finally:
+        close_page(page)
+
+
 GESTURES: dict[str, Callable[[Bench], None]] = {
     "cold-start": gesture_cold_start,
     "first-page": gesture_first_page,
@@ -706,6 +730,7 @@ GESTURES: dict[str, Callable[[Bench], None]] = {
     "latent-space": gesture_latent_space,
     "zoo-slider": gesture_zoo_slider,
     "zoo-grid": gesture_zoo_grid,
+    "sampling-step": gesture_sampling_step,
 }
 
 

@@ -33,6 +33,7 @@ navigation = st.navigation({
         st.Page(PAGES / "latent_plane.py", title="2-D latent plane", icon=":material/grid_on:"),
         st.Page(PAGES / "latent_explorer.py", title="Latent sliders & interpolation", icon=":material/tune:"),
         st.Page(PAGES / "restyle.py", title="Restyle", icon=":material/brush:"),
+        st.Page(PAGES / "sampling.py", title="Watch it sample", icon=":material/animation:"),
     ],
     "Play": [st.Page(PAGES / "draw.py", title="Draw a digit", icon=":material/draw:"),
              st.Page(PAGES / "read_number.py", title="Read a number", icon=":material/pin:"),

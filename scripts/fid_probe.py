@@ -41,13 +41,6 @@ HAZE_SHARE, HAZE_MEAN = 0.6, 0.01
 RECONSTRUCTIONS = "reconstructions"
 
 
-def pixel_statistics(images) -> dict[str, float]:
-    """Ink (share of pixels > 0.5) and haze (share of pixels in (0.001, 0.1)) of images
-    (N, 1, 28, 28) in [0, 1]."""
-    return {"ink": float((images > 0.5).float().mean()),
-            "haze": float(((images > 1e-3) & (images < 0.1)).float().mean())}
-
-
 def hazed(images, seed: int = 0):
     """``images`` with a faint haze on a random :data:`HAZE_SHARE` of their zero pixels: draws of an
     exponential distribution of mean :data:`HAZE_MEAN` (seeded, so the set repeats)."""
@@ -85,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from core.data.mnist import load_mnist, load_splits
     from core.evaluation.evaluator import FID_SEED, FeatureStore
-    from core.evaluation.metrics import classifier_accuracy, frechet_distance
+    from core.evaluation.metrics import classifier_accuracy, frechet_distance, pixel_statistics
     from core.models.capabilities import GENERATE, JUDGE, N_CLASSES, RECONSTRUCT
     from core.runs.format import CheckpointError, list_run_dirs
     from core.runs.store import load_run

@@ -160,3 +160,100 @@ def test_the_shipped_run_draws_the_digits_asked_for():
     labels = torch.arange(10).repeat(3)
     images = model.generate(labels, torch.Generator().manual_seed(0))
     assert classifier_accuracy(judge, images, labels) >= 0.9
+
+
+# ------------------------------------------------------------------------------------------------
+# samplers (DDIMSampler): the clean last step, stochastic steps, guidance, the traced trajectory
+# ------------------------------------------------------------------------------------------------
+
+def oracle(model: ClassConditionalDiffusion, x0: torch.Tensor) -> ClassConditionalDiffusion:
+    """``model`` with a network that knows the clean image ``x0`` (1, 1, 28, 28) on the [−1, 1] scale:
+    it predicts exactly the noise that separates x_t from √ᾱ_t·x0, so every x̂₀ is x0."""
+    def noise_prediction(x_t, t, digits):
+        abar = model.alphas_cumprod[t.long()].view(-1, 1, 1, 1)
+        return (x_t - abar.sqrt() * x0) / (1 - abar).sqrt()
+    model.noise_prediction = noise_prediction
+    return model
+
+
+def test_the_clean_end_leaves_no_residual_noise_on_a_known_image():
+    """With a network that predicts x̂₀ exactly, the clean end returns the image itself (paper exactly 0);
+    stopping at timestep 0 leaves noise of σ √(1 − ᾱ₀)/2 ≈ 0.003 in every pixel: the haze."""
+    from core.evaluation.metrics import pixel_statistics
+    from core.models.diffusion import DDIMSampler
+
+    x0 = -torch.ones(1, 1, 28, 28)
+    x0[..., 8:20, 12:16] = 1.0  # a bar of ink on black paper
+    model = oracle(ClassConditionalDiffusion(guidance=1.0), x0)
+    z = torch.randn(4, 784, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([1, 1, 1, 1])
+    clean = model.run_sampler(z, y, DDIMSampler(20, clean_end=True))
+    torch.testing.assert_close(clean, ((x0 + 1) / 2).expand(4, 1, 28, 28), atol=1e-5, rtol=0)
+    assert pixel_statistics(clean)["haze"] == 0
+    stopped = model.run_sampler(z, y, DDIMSampler(20, clean_end=False))
+    paper = stopped[(x0 < 0).expand(4, 1, 28, 28)]
+    assert float(paper.max()) > 0.002  # noise on the paper (its negative half is clipped to 0)
+    assert pixel_statistics(stopped)["haze"] > 0.2
+
+
+def test_samplers_refuse_settings_outside_their_ranges_in_words():
+    from core.models.diffusion import DDIMSampler
+
+    for bad in (dict(steps=0), dict(eta=1.5), dict(eta=-0.1), dict(guidance=-1.0)):
+        with pytest.raises(ValueError, match=r"at least 1 step, η in \[0, 1\] and a guidance of at least 0"):
+            DDIMSampler(**bad)
+
+
+def test_every_sampler_mode_gives_unit_range_images_reproducibly_and_stochastic_ones_use_the_seed():
+    """Each mode of the shipped run (few images, on its real weights): (N, 1, 28, 28) in [0, 1], the same
+    for the same seed; a stochastic mode differs from its deterministic twin on the same starting noise."""
+    from core.runs.store import load_run
+
+    model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
+    labels = torch.tensor([2, 5])
+    for mode in model.generation_modes:
+        for sampled in (mode, mode.preview) if mode.preview else (mode,):  # a preview: fewer steps, same noise
+            a = sampled.sample(model, labels, torch.Generator().manual_seed(3))
+            assert a.shape == (2, 1, 28, 28) and a.dtype == torch.float32, sampled
+            assert float(a.min()) >= 0 and float(a.max()) <= 1
+            assert torch.equal(a, sampled.sample(model, labels, torch.Generator().manual_seed(3))), sampled
+
+
+def test_eta_adds_seeded_fresh_noise_and_guidance_changes_the_image():
+    from core.models.diffusion import DDIMSampler
+    from core.runs.store import load_run
+
+    model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
+    z = torch.randn(2, 784, generator=torch.Generator().manual_seed(0))
+    y = torch.tensor([4, 4])
+    deterministic = model.run_sampler(z, y, DDIMSampler(4, eta=0.0), torch.Generator().manual_seed(1))
+    assert torch.equal(deterministic, model.run_sampler(z, y, DDIMSampler(4), torch.Generator().manual_seed(9)))
+    one = model.run_sampler(z, y, DDIMSampler(4, eta=1.0), torch.Generator().manual_seed(1))
+    assert torch.equal(one, model.run_sampler(z, y, DDIMSampler(4, eta=1.0), torch.Generator().manual_seed(1)))
+    assert not torch.equal(one, model.run_sampler(z, y, DDIMSampler(4, eta=1.0), torch.Generator().manual_seed(2)))
+    assert float((one - deterministic).abs().mean()) > 0.01
+    for steps in (1, 2, 3, 5):  # few stochastic steps from ᾱ ≈ 0: float32 ᾱ gave NaN images at 5 steps
+        assert torch.isfinite(model.run_sampler(z, y, DDIMSampler(steps, eta=1.0), torch.Generator().manual_seed(1))).all()
+    unguided = model.run_sampler(z, y, DDIMSampler(4, guidance=1.0))
+    assert float((unguided - deterministic).abs().mean()) > 0.01
+
+
+def test_a_traced_sampling_keeps_every_step_and_ends_on_the_generated_image():
+    from core.models.diffusion import DDIMSampler
+    from core.models.functional import standard_normal
+    from core.runs.store import load_run
+
+    model = load_run(REPO_ROOT / "checkpoints" / "diffusion-z784-s0").model.eval()
+    traced = model.trace(torch.tensor([7]), torch.Generator().manual_seed(5), steps=5, eta=0.5, guidance=1.5)
+    assert traced.timesteps.tolist() == [999.0, 799.0, 599.0, 399.0, 199.0]
+    assert traced.x_t.shape == (6, 1, 1, 28, 28) and traced.x0.shape == (5, 1, 1, 28, 28)
+    assert float(traced.x_t.min()) >= 0 and float(traced.x0.max()) <= 1
+    generator = torch.Generator().manual_seed(5)
+    z = standard_normal((1, 784), generator)
+    same = model.run_sampler(z, torch.tensor([7]), DDIMSampler(5, eta=0.5, guidance=1.5), generator)
+    assert torch.equal(traced.x_t[-1], same)
+    # the noise fades step by step: each x_t is closer to the final image than the one before
+    gaps = [float((traced.x_t[i] - traced.x_t[-1]).abs().mean()) for i in range(6)]
+    assert gaps[0] > gaps[2] > gaps[4] > gaps[5] == 0
+    with pytest.raises(ValueError, match="at least 1 step"):
+        model.trace(torch.tensor([7]), None, steps=0)

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from core.evaluation.inception import inception_weights
+from core.evaluation.metrics import pixel_statistics
 from core.paths import REPO_ROOT
-from scripts.fid_probe import HAZE_MEAN, HAZE_SHARE, hazed, pixel_statistics
+from scripts.fid_probe import HAZE_MEAN, HAZE_SHARE, hazed
 
 
 def run_probe(*args, tmp_path: Path, timeout: float = 400) -> subprocess.CompletedProcess:

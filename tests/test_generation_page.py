@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from core.models.diffusion import PREVIEW_STEPS
+from core.models.diffusion import DDIM_MODES, PREVIEW_STEPS
 from dashboard import background
 from tests.test_dashboard import inline_images, open_page
 
@@ -56,7 +56,7 @@ def test_each_run_generates_in_its_own_default_mode_with_no_note_about_the_other
 def test_a_mode_only_the_diffusion_model_has_prints_no_note_for_the_others_and_no_note_repeats():
     at = open_page("generation", runs=THREE)
     at.slider(key="gen_per_digit").set_value(1).run()  # 10 images: quick at 50 steps too
-    assert at.selectbox(key="gen_mode_diffusion-z784-s0").options == ["DDIM 20 steps", "DDIM 10 steps", "DDIM 50 steps"]
+    assert at.selectbox(key="gen_mode_diffusion-z784-s0").options == [str(m) for m in DDIM_MODES]  # its own, default first
     assert at.selectbox(key="gen_mode_cgan-z100-s0").value == "noise"
     at.selectbox(key="gen_mode_diffusion-z784-s0").set_value("DDIM 50 steps").run()
     settled(at)

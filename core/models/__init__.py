@@ -23,6 +23,7 @@ _MODEL_MODULES: tuple[tuple[str, str], ...] = (
     ("seed003", "ConditionalGAN"),
     ("seed004", "ConvolutionalVAE"),
     ("diffusion", "ClassConditionalDiffusion"),
+    ("flow", "RectifiedFlow"),
     ("judge", "JudgeClassifier"),
 )
 _registry: dict[str, type] | None = None

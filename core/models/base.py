@@ -14,7 +14,7 @@ self-describing constructor arguments follow nanoGPT's checkpoints.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -29,6 +29,7 @@ from core.models.capabilities import (
     RECONSTRUCT,
     RESTYLE,
     SAMPLE,
+    TRACE,
 )
 from core.models.modes import GenerationMode, find_mode
 
@@ -84,6 +85,23 @@ def _capabilities_with_attached(declared: frozenset, model: "DigitModel") -> fro
 
 #: the class attributes a model extends with its attached samplers, and how
 _EXTENDED = {"generation_modes": _modes_with_attached, "capabilities": _capabilities_with_attached}
+
+
+class SamplingTrajectory(NamedTuple):
+    """Every step of one run of an iterative sampler (:meth:`DigitModel.trace`).
+
+    Attributes:
+        timesteps: (S,) float32, the noise level of each step's input on the model's own scale (a
+            diffusion model's timestep t, T − 1 first).
+        x_t: (S + 1, N, 1, 28, 28) float32 in [0, 1]: the starting noise and each step's output,
+            mapped from the model's [−1, 1] scale and clipped (noise shows as speckle); ``x_t[-1]``
+            is the generated image.
+        x0: (S, N, 1, 28, 28) float32 in [0, 1]: the clean image the network predicts at each step.
+    """
+
+    timesteps: torch.Tensor
+    x_t: torch.Tensor
+    x0: torch.Tensor
 
 
 class DigitModel(nn.Module):
@@ -236,6 +254,23 @@ class DigitModel(nn.Module):
         sliders move along on such a model, one prior standard deviation per slider unit (unit
         directions of N(0, I) have σ = 1). Default: the first latent coordinates."""
         return torch.eye(self.latent_dim)[:max(0, min(int(k), self.latent_dim))]
+
+    def trace(self, labels: torch.Tensor, generator: torch.Generator | None = None, *, steps: int = 20,
+              eta: float = 0.0, guidance: float | None = None, clean_end: bool = True) -> SamplingTrajectory:
+        """Generate images of the digits ``labels`` (N,) and keep every step of the sampler (see
+        :class:`SamplingTrajectory`); ``generator`` draws the starting noise (and any fresh noise).
+
+        Args:
+            steps: number of sampling steps.
+            eta: share of fresh noise per step (0: deterministic).
+            guidance: classifier-free guidance weight (None: the model's own).
+            clean_end: the last step lands on the predicted clean image.
+
+        Raises:
+            UnsupportedCapability: the model has no iterative sampler to trace.
+            ValueError: settings outside their ranges (the message says which).
+        """
+        raise self._unsupported(TRACE)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """``n`` images (n, 1, 28, 28) in [0, 1] drawn from the model without a label (prior samples)."""

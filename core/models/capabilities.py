@@ -15,7 +15,9 @@ DECODE = "decode"
 RESTYLE = "restyle"
 #: unconditional samples from the prior (models that never see labels)
 SAMPLE = "sample"
-ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE, SAMPLE)
+#: every step of an iterative sampler, kept (a diffusion model's x_t and predicted clean image per step)
+TRACE = "trace its sampling"
+ALL_CAPABILITIES = (RECONSTRUCT, CLASSIFY, GENERATE, ENCODE, DECODE, RESTYLE, SAMPLE, TRACE)
 
 #: roles: a compared model, or the judge classifier that scores the others (never compared)
 MODEL = "model"

@@ -30,12 +30,14 @@ the image's ink on average, of the lowest cosine pattern 3.9 %).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.models.base import DigitModel
-from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS
+from core.models.base import DigitModel, SamplingTrajectory
+from core.models.capabilities import DECODE, GENERATE, N_CLASSES, N_PIXELS, TRACE
 from core.models.functional import standard_normal
 from core.models.modes import GenerationMode
 
@@ -45,17 +47,75 @@ from core.models.modes import GenerationMode
 PREVIEW_STEPS = 3
 
 
-def _ddim(steps: int, preview: GenerationMode | None = None) -> GenerationMode:
+@dataclass(frozen=True)
+class DDIMSampler:
+    """How DDIM (Song et al. 2021) walks from noise to an image: the settings a generation mode, the
+    latent views and the sampling page share.
+
+    Args:
+        steps: number of denoising steps (timesteps spaced "trailing": the first step starts at the
+            last training timestep, T − 1).
+        eta: η, the share of fresh noise per step (0: deterministic DDIM; 1: the stochastic DDPM-like
+            posterior variance).
+        clean_end: the last step lands on the predicted clean image x̂₀ (diffusers'
+            ``set_alpha_to_one=True``); False stops at timestep 0, whose ᾱ₀ = 0.99996 leaves noise of
+            σ = 0.0064 (on the [−1, 1] scale) in every pixel: a faint haze on the background.
+        guidance: classifier-free guidance weight w (None: the model's ``guidance``).
+
+    Raises:
+        ValueError: steps below 1, η outside [0, 1] or a guidance below 0.
+    """
+
+    steps: int = 20
+    eta: float = 0.0
+    clean_end: bool = True
+    guidance: float | None = None
+
+    def __post_init__(self):
+        if int(self.steps) < 1 or not 0 <= float(self.eta) <= 1 or (self.guidance is not None and not float(self.guidance) >= 0):
+            raise ValueError(f"a DDIM sampler needs at least 1 step, η in [0, 1] and a guidance of at least 0; "
+                             f"got {self.steps} steps, η = {self.eta}, guidance {self.guidance}")
+
+    @property
+    def stochastic(self) -> bool:
+        """True when η > 0: each step adds fresh noise, so the image is not a function of the start noise alone."""
+        return self.eta > 0
+
+    def with_steps(self, steps: int) -> "DDIMSampler":
+        """The same sampler with ``steps`` steps (e.g. a preview)."""
+        return DDIMSampler(steps, self.eta, self.clean_end, self.guidance)
+
+
+def sampler_mode(name: str, sampler, description: str, source: str,
+                 preview: GenerationMode | None = None) -> GenerationMode:
+    """A generation mode that draws starting noise (N, 784) with the mode's generator and runs
+    ``sampler`` (a :class:`DDIMSampler`, or another model's sampler settings) through
+    ``model.run_sampler``; the same generator draws any fresh noise of a stochastic sampler."""
     return GenerationMode(
-        f"DDIM {steps} steps", f"{steps} deterministic DDIM steps (η = 0) from Gaussian noise, with classifier-free "
-        "guidance", "Song et al. 2021; Ho & Salimans 2022",
-        sample=lambda model, labels, generator: model.decode(
-            standard_normal((labels.shape[0], N_PIXELS), generator), labels, steps=steps), preview=preview)
+        name, description, source,
+        sample=lambda model, labels, generator: model.run_sampler(
+            standard_normal((labels.shape[0], N_PIXELS), generator), labels, sampler, generator=generator),
+        preview=preview)
 
 
-#: generation modes: DDIM with 20 (the default: a 10×10 grid in a few seconds on a CPU), 10 or 50 steps, each
-#: previewed by DDIM with PREVIEW_STEPS steps from the same noise
-DDIM_MODES = tuple(_ddim(steps, preview=_ddim(PREVIEW_STEPS)) for steps in (20, 10, 50))
+def _ddim(steps: int, clean_end: bool = False, eta: float = 0.0, preview: bool = True) -> GenerationMode:
+    sampler = DDIMSampler(steps, eta=eta, clean_end=clean_end)
+    name = f"DDIM {steps} steps" + (", clean end" if clean_end and not eta else "") + (f", η = {eta:g}" if eta else "")
+    what = (f"{steps} stochastic DDIM steps (η = {eta:g}: fresh noise at every step)" if eta
+            else f"{steps} deterministic DDIM steps (η = 0)")
+    end = (", the last landing on the predicted clean image" if clean_end
+           else ", the last stopping at timestep 0 (a residual noise of σ 0.003 in every pixel)")
+    quick = _ddim(PREVIEW_STEPS, clean_end, eta, preview=False) if preview else None
+    return sampler_mode(name, sampler, f"{what} from Gaussian noise{end}, with classifier-free guidance",
+                        "Song et al. 2021; Ho & Salimans 2022", quick)
+
+
+#: what :meth:`ClassConditionalDiffusion.decode` runs (the latent sliders, interpolation): deterministic, so an
+#: image is a function of its starting noise and digit
+DECODE_SAMPLER = DDIMSampler(20, eta=0.0, clean_end=False)
+#: generation modes, the default first
+DDIM_MODES = (_ddim(20), _ddim(10), _ddim(50), _ddim(20, clean_end=True), _ddim(20, clean_end=True, eta=1.0),
+              _ddim(50, clean_end=True, eta=1.0))
 #: decay of the exponential moving average of the weights that generation uses
 EMA_DECAY = 0.999
 #: class index of "no digit" (classifier-free guidance's unconditional input)
@@ -83,7 +143,7 @@ class ClassConditionalDiffusion(DigitModel):
                "guidance: a reference of today's state of the art, not a seed model")
     source = ("reference (not a seed model): DDPM, Ho et al. 2020; DDIM, Song et al. 2021; classifier-free "
               "guidance, Ho & Salimans 2022; network and schedulers from diffusers")
-    capabilities = frozenset({GENERATE, DECODE})
+    capabilities = frozenset({GENERATE, DECODE, TRACE})
     generation_modes = DDIM_MODES
     decoder_needs_label = True
     loss_components = ("loss",)
@@ -92,6 +152,8 @@ class ClassConditionalDiffusion(DigitModel):
     default_training = {"epochs": 30, "batch_size": 128, "lr": 1e-3}
     training_inputs = "image and digit; the digit is replaced by 'no digit' for a random 10 % of images"
     origin_text = "a fixed draw of its starting noise (seed = the digit)"
+    #: the deterministic sampler :meth:`decode` runs (latent sliders, interpolation)
+    decode_sampler = DECODE_SAMPLER
     axes_text = "low-frequency cosine patterns of the starting noise, prior scale"
 
     def __init__(self, base_channels: int = 16, guidance: float = 2.0, drop_digit: float = 0.1,
@@ -120,12 +182,19 @@ class ClassConditionalDiffusion(DigitModel):
         self.register_buffer("alphas_cumprod", self.scheduler().alphas_cumprod.float(), persistent=False)
         self.ema = _WeightAverage(self.unet)
 
-    def scheduler(self):
+    def scheduler(self, clean_end: bool = False):
         """A fresh diffusers ``DDIMScheduler`` (one per sampling call: it keeps the steps it was
-        set to, so sharing one between concurrent callers would mix their steps)."""
+        set to, so sharing one between concurrent callers would mix their steps); ``clean_end``: its
+        last step lands on the predicted clean image (``set_alpha_to_one``).
+
+        Its ᾱ are kept in float64: with η > 0, a step from ᾱ_t ≈ 0 computes √(1 − ᾱ_prev − σ_t²), which
+        float32 rounding made the root of a negative number (NaN images at 5 steps, η = 1)."""
         from diffusers import DDIMScheduler
 
-        return DDIMScheduler(**self._scheduler_config)
+        scheduler = DDIMScheduler(**{**self._scheduler_config, "set_alpha_to_one": bool(clean_end)})
+        scheduler.alphas_cumprod = scheduler.alphas_cumprod.double()
+        scheduler.final_alpha_cumprod = torch.as_tensor(scheduler.final_alpha_cumprod, dtype=torch.float64)
+        return scheduler
 
     def describe(self) -> str:
         return f"{self.display_name} ({self.model_args['base_channels']} channels, w={self.guidance:g})"
@@ -184,40 +253,96 @@ class ClassConditionalDiffusion(DigitModel):
 
     @torch.no_grad()
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None, steps: int | None = None) -> torch.Tensor:
-        """Images (N, 1, 28, 28) in [0, 1] from starting noise z (N, 784) and digits y (N,) by DDIM
-        (η = 0, deterministic) with ``steps`` steps (default 20) and
+        """Images (N, 1, 28, 28) in [0, 1] from starting noise z (N, 784) and digits y (N,) by
+        deterministic DDIM (:data:`DECODE_SAMPLER`, η = 0) with ``steps`` steps (default 20) and
         classifier-free guidance ``guidance``. Each code is first scaled to length √784 = 28, the
         length of a draw of N(0, I) (see the module docstring); z = 0 stays 0.
 
         Raises:
             ValueError: no digits given (the model is conditional), or a wrong latent size.
         """
+        sampler = self.decode_sampler if steps is None else self.decode_sampler.with_steps(int(steps))
+        return self.run_sampler(z, y, sampler)
+
+    @torch.no_grad()
+    def run_sampler(self, z: torch.Tensor, y: torch.Tensor | None, sampler: DDIMSampler,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+        """Images (N, 1, 28, 28) in [0, 1] that ``sampler`` draws from starting noise z (N, 784) for
+        digits y (N,); a stochastic sampler (η > 0) draws its fresh noise with ``generator``. z is put
+        on the noise shell first, as in :meth:`decode`.
+
+        Raises:
+            ValueError: no digits given, or a wrong latent size.
+        """
+        for _, sample, _ in self._steps(z, y, sampler, generator):
+            pass
+        return ((sample.clamp(-1, 1) + 1) / 2).float()
+
+    @torch.no_grad()
+    def trace(self, labels, generator=None, *, steps=20, eta=0.0, guidance=None, clean_end=True):
+        """Every step of DDIM (:class:`DDIMSampler` with these settings) from a draw of starting noise
+        (N, 784) made with ``generator``, for the digits ``labels`` (N,): see
+        :meth:`core.models.base.DigitModel.trace`. ``x_t[-1]`` equals what :meth:`run_sampler` returns
+        for the same noise and sampler.
+
+        Raises:
+            ValueError: settings outside the ranges :class:`DDIMSampler` accepts.
+        """
+        sampler = self.make_sampler(steps, eta, clean_end, guidance)
+        z = standard_normal((labels.shape[0], N_PIXELS), generator)
+        timesteps, x_t, x0 = [], [], []
+        for t, sample, predicted in self._steps(z, labels, sampler, generator):
+            if t is not None:
+                timesteps.append(float(t))
+                x0.append(((predicted.clamp(-1, 1) + 1) / 2).float().cpu())
+            x_t.append(((sample.clamp(-1, 1) + 1) / 2).float().cpu())
+        return SamplingTrajectory(torch.tensor(timesteps), torch.stack(x_t), torch.stack(x0))
+
+    def make_sampler(self, steps: int, eta: float, clean_end: bool, guidance: float | None) -> DDIMSampler:
+        """The model's sampler settings object for :meth:`trace` (raises ValueError outside their ranges)."""
+        return DDIMSampler(int(steps), float(eta), bool(clean_end), guidance)
+
+    def _start(self, z: torch.Tensor, y: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Starting noise (N, 1, 28, 28) on the noise shell and digits (N,) on the model's device."""
         if y is None:
-            raise ValueError("the diffusion model needs the digit to decode")
+            raise ValueError(f"the {self.display_name.lower()} model needs the digit to decode")
         if z.ndim != 2 or z.shape[1] != N_PIXELS:
-            raise ValueError(f"the diffusion model's latent is its starting noise, (N, {N_PIXELS}); got {tuple(z.shape)}")
-        scheduler = self.scheduler()
-        scheduler.set_timesteps(int(steps or 20))
+            raise ValueError(f"the {self.display_name.lower()} model's latent is its starting noise, (N, {N_PIXELS}); "
+                             f"got {tuple(z.shape)}")
         z = z.float().to(self.device)
         z = z * (N_PIXELS ** 0.5 / z.norm(dim=1, keepdim=True).clamp_min(1e-12))
-        sample = z.reshape(-1, 1, 28, 28)
-        digits = y.long().to(self.device)
-        guided = self.guidance != 1
-        both = torch.cat([digits, torch.full_like(digits, NO_DIGIT)]) if guided else digits
+        return z.reshape(-1, 1, 28, 28), y.long().to(self.device)
+
+    def guided_prediction(self, sample: torch.Tensor, t: torch.Tensor, digits: torch.Tensor, guidance: float) -> torch.Tensor:
+        """The network's output for ``sample`` (N, 1, 28, 28) at timestep ``t`` (0-dim), mixed by
+        classifier-free guidance: out(no digit) + w·(out(digit) − out(no digit)); w = 1 is one pass."""
+        if guidance == 1:
+            return self.noise_prediction(sample, t.expand(sample.shape[0]).to(self.device), digits)
+        both = torch.cat([digits, torch.full_like(digits, NO_DIGIT)])
+        inputs = torch.cat([sample, sample])
+        conditional, unconditional = self.noise_prediction(inputs, t.expand(inputs.shape[0]).to(self.device), both).chunk(2)
+        return unconditional + guidance * (conditional - unconditional)
+
+    def _steps(self, z: torch.Tensor, y: torch.Tensor | None, sampler: DDIMSampler,
+               generator: torch.Generator | None):
+        """Yields (None, x_T, None) and then, per step, (t, x_{t−1}, x̂₀) on the model's [−1, 1] scale."""
+        sample, digits = self._start(z, y)
+        guidance = self.guidance if sampler.guidance is None else float(sampler.guidance)
+        scheduler = self.scheduler(clean_end=sampler.clean_end)
+        scheduler.set_timesteps(int(sampler.steps))
+        yield None, sample, None
         for t in scheduler.timesteps:
-            inputs = torch.cat([sample, sample]) if guided else sample
-            eps = self.noise_prediction(inputs, t.expand(inputs.shape[0]).to(self.device), both)
-            if guided:
-                conditional, unconditional = eps.chunk(2)
-                eps = unconditional + self.guidance * (conditional - unconditional)
+            eps = self.guided_prediction(sample, t, digits, guidance)
+            fresh = (standard_normal(sample.shape, generator, self.device) if sampler.stochastic else None)
             # the noise implied by the clipped x̂0 (use_clipped_model_output): at the first steps the
             # cosine schedule leaves ᾱ_t ≈ 1e-9, where x̂0 = (x_t − √(1−ᾱ_t)·ε̂)/√ᾱ_t magnifies any
             # error of ε̂ ten-thousandfold; pairing the clipped x̂0 with the raw ε̂ put that error into
             # x_{t−1} (measured on the shipped run, 100 images judged: 0.71 correct at 20 steps, 0.26
             # at 50; with the implied noise 1.00 at both)
-            sample = scheduler.step(eps, t, sample, use_clipped_model_output=True).prev_sample
-        return ((sample.clamp(-1, 1) + 1) / 2).float()
-
+            out = scheduler.step(eps, t, sample, eta=float(sampler.eta), use_clipped_model_output=True,
+                                 variance_noise=fresh)
+            sample = out.prev_sample
+            yield t, sample, out.pred_original_sample
 
 
 class _WeightAverage(nn.Module):
