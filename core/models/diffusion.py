@@ -47,6 +47,17 @@ from core.models.modes import GenerationMode
 PREVIEW_STEPS = 3
 
 
+def check_sampler(what: str, steps: int, eta: float, guidance: float | None) -> None:
+    """The ranges every sampler's settings share (the diffusion model's and the flow's).
+
+    Raises:
+        ValueError: steps below 1, η outside [0, 1] or a guidance below 0, naming ``what``.
+    """
+    if int(steps) < 1 or not 0 <= float(eta) <= 1 or (guidance is not None and not float(guidance) >= 0):
+        raise ValueError(f"{what} needs at least 1 step, η in [0, 1] and a guidance of at least 0; "
+                         f"got {steps} steps, η = {eta}, guidance {guidance}")
+
+
 @dataclass(frozen=True)
 class DDIMSampler:
     """How DDIM (Song et al. 2021) walks from noise to an image: the settings a generation mode, the
@@ -72,9 +83,7 @@ class DDIMSampler:
     guidance: float | None = None
 
     def __post_init__(self):
-        if int(self.steps) < 1 or not 0 <= float(self.eta) <= 1 or (self.guidance is not None and not float(self.guidance) >= 0):
-            raise ValueError(f"a DDIM sampler needs at least 1 step, η in [0, 1] and a guidance of at least 0; "
-                             f"got {self.steps} steps, η = {self.eta}, guidance {self.guidance}")
+        check_sampler("a DDIM sampler", self.steps, self.eta, self.guidance)
 
     @property
     def stochastic(self) -> bool:

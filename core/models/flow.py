@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from core.models.diffusion import NO_DIGIT, PREVIEW_STEPS, ClassConditionalDiffusion, sampler_mode
+from core.models.diffusion import NO_DIGIT, PREVIEW_STEPS, ClassConditionalDiffusion, check_sampler, sampler_mode
 from core.models.functional import standard_normal
 
 SOURCE = "Lipman et al. 2023; Liu et al. 2023; Esser et al. 2024; Ho & Salimans 2022"
@@ -51,9 +51,7 @@ class FlowSampler:
     guidance: float | None = None
 
     def __post_init__(self):
-        if int(self.steps) < 1 or not 0 <= float(self.eta) <= 1 or (self.guidance is not None and not float(self.guidance) >= 0):
-            raise ValueError(f"a flow sampler needs at least 1 step, η in [0, 1] and a guidance of at least 0; "
-                             f"got {self.steps} steps, η = {self.eta}, guidance {self.guidance}")
+        check_sampler("a flow sampler", self.steps, self.eta, self.guidance)
 
     def with_steps(self, steps: int) -> "FlowSampler":
         """The same sampler with ``steps`` steps (e.g. a preview)."""
