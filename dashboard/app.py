@@ -25,7 +25,8 @@ st.set_page_config(page_title="Digit Lab", page_icon=str(HERE / "assets" / "icon
 PAGES = HERE / "views"
 navigation = st.navigation({
     "Start": [st.Page(PAGES / "home.py", title="Overview", icon=":material/home:", default=True)],
-    "Training": [st.Page(PAGES / "loss_curves.py", title="Loss curves", icon=":material/show_chart:")],
+    "Training": [st.Page(PAGES / "loss_curves.py", title="Loss curves", icon=":material/show_chart:"),
+                 st.Page(PAGES / "train.py", title="Train a model", icon=":material/model_training:")],
     "Look": [
         st.Page(PAGES / "reconstructions.py", title="Reconstructions", icon=":material/compare:"),
         st.Page(PAGES / "generation.py", title="Generation grids", icon=":material/grid_view:"),

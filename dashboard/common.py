@@ -72,9 +72,59 @@ def all_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
 
 
 def runs_and_errors() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
-    """Compared runs (every role but the judge) and the unreadable run folders."""
+    """Compared runs (every role but the judge) and the unreadable run folders: the shipped runs, then the
+    runs this browser trained on the Train page (:func:`user_runs`)."""
     runs, errors = all_runs()
-    return {name: run for name, run in runs.items() if not is_judge(run)}, errors
+    runs = {name: run for name, run in runs.items() if not is_judge(run)}
+    mine, _ = user_runs()
+    return {**runs, **{name: run for name, run in mine.items() if name not in runs and not is_judge(run)}}, errors
+
+
+def browser() -> str | None:
+    """This browser's id once known (:func:`dashboard.components.browser_store.browser_id`), else None."""
+    known = st.session_state.get(BROWSER_KEY)
+    if known is None:
+        from dashboard.components.browser_store import cookie_id
+
+        known = cookie_id()
+        if known is not None:
+            st.session_state[BROWSER_KEY] = known
+    return known
+
+
+@st.cache_resource(show_spinner=False)
+def _user_catalog(root: str, stamp: tuple) -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
+    runs, errors = list_runs(root)
+    for run in runs.values():
+        run.mine = True
+    return runs, errors
+
+
+def user_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
+    """The finished runs this browser trained from the dashboard (visible to it alone), and those that
+    could not be listed."""
+    from core.paths import browser_folder, user_runs_root
+
+    owner = browser()
+    if owner is None:
+        return {}, {}
+    root = str(browser_folder(user_runs_root(), owner))
+    return _user_catalog(root, _stamp(root))
+
+
+@st.cache_resource(show_spinner=False)
+def _training_manager(root: str):
+    from core.training.jobs import TrainingManager
+
+    return TrainingManager(root).start()
+
+
+def training_manager():
+    """The server's :class:`core.training.jobs.TrainingManager` (one per process and user-runs folder),
+    started on first use: its loop runs, and a warm worker waits for the first training."""
+    from core.paths import user_runs_root
+
+    return _training_manager(str(user_runs_root()))
 
 
 def judge_run() -> RunInfo | None:

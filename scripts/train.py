@@ -11,6 +11,10 @@ the end; a finished run is never replaced without --force. While a run trains, i
 epoch is kept in ``<checkpoints>/.<run>.inprogress/resume.pt``: if the run is interrupted, the same command
 with --resume continues it from the last finished epoch (and ends with the same weights as an
 uninterrupted run).
+
+Every run records per-epoch snapshots (``<run>/snapshots/``: latent codes of 2,000 fixed test images, the
+10×10 grid from fixed noise, the judge's accuracy and FID of 1,000 samples; see core/runs/snapshots.py) for
+the dashboard's replay; --no-snapshots leaves them out.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from core.models import REGISTRY, build_model
 from core.paths import checkpoint_root
 from core.runs.format import run_name
 from core.runs.store import check_run_folder
+from core.training.snapshots import SnapshotTaker, find_judge
 from core.training.trainer import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
 from scripts._cli import non_negative_int, positive_float, positive_int
 
@@ -55,6 +60,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.add_argument("--force", action="store_true", help="replace finished runs and discard interrupted ones")
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
+    parser.add_argument("--no-snapshots", dest="snapshots", action="store_false",
+                        help="do not record per-epoch snapshots (replay) with the run")
     args = parser.parse_args(argv)
     try:
         resolve_device(args.device)
@@ -107,6 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.n_train:
         splits = splits.subset(args.n_train, splits.val_x.shape[0], splits.test_x.shape[0])
+    taker = None
+    if args.snapshots:
+        judge = find_judge(checkpoint_root()) or find_judge(args.checkpoints)
+        if judge is None:
+            print("note: no judge run found: the snapshots carry no judge accuracy or FID", file=sys.stderr)
+        taker = SnapshotTaker(splits.test_x, splits.test_y, judge, split_seed=splits.split_seed)
     for model, model_args, seed, out in plan:
         cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                     seed=seed, split_seed=args.split_seed, device=args.device)
@@ -116,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         in_progress.mkdir(parents=True, exist_ok=True)
         try:
             result = train(cfg, splits, out_dir=out, progress=not args.quiet, resume_path=in_progress / RESUME,
-                           overwrite=args.force)
+                           overwrite=args.force, snapshots=taker)
         except TrainingDiverged as exc:
             print(f"error: {out.name}: {exc}. Nothing was written.", file=sys.stderr)
             shutil.rmtree(in_progress, ignore_errors=True)

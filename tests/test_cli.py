@@ -68,7 +68,8 @@ def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
     assert result.returncode == 0, result.stderr
     run_dir = out / "cae-z4-s0"
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "samplers",
-                                                         "weights.pt"]  # samplers/: the CAE's fitted density
+                                                         "snapshots", "weights.pt"]  # samplers/: the CAE's density
+    assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["epoch-0000.npz", "epoch-0001.npz", "probe.npz"]
     assert str(run_dir) in result.stdout and "classification_accuracy=" in result.stdout
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"] == "cae" and config["model_args"]["latent_dim"] == 4

@@ -24,7 +24,6 @@ import csv
 import io
 import json
 import os
-import re
 import threading
 import time as _time
 import zipfile
@@ -37,7 +36,7 @@ from typing import Callable
 import numpy as np
 
 from core.atomic import write_text
-from core.paths import cache_root
+from core.paths import BROWSER_ID, cache_root
 
 #: the most entries kept per browser (the oldest are dropped first)
 MAX_ENTRIES = 500
@@ -48,7 +47,6 @@ MAX_TOTAL_BYTES = 200 * 1024 * 1024
 #: an archive unchanged for this many days is removed
 MAX_AGE_DAYS = 90
 #: a browser id: 128 random bits as 32 lowercase hexadecimal digits (nothing else is ever a file name)
-BROWSER_ID = re.compile(r"[0-9a-f]{32}")
 _FORMAT = "digitlab-archive"
 _VERSION = 1
 

@@ -100,7 +100,12 @@ class JudgeClassifier(DigitModel):
 
     def classify(self, x):
         """Log-probabilities (N, 10) of each digit."""
-        return F.log_softmax(self.head(self.dropout(self.features(x))), dim=-1)
+        return self.classify_features(self.features(x))
+
+    def classify_features(self, features: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (N, 10) from penultimate features (N, 128) (:meth:`features`): one pass of the
+        network gives both, e.g. for a judge FID and a judged accuracy of the same samples."""
+        return F.log_softmax(self.head(self.dropout(features)), dim=-1)
 
     def _losses(self, x, y):
         logp = self.classify(x)

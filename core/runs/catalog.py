@@ -65,6 +65,8 @@ class RunInfo:
     card: dict[str, Any]
     history: dict[str, list] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
+    #: trained from this dashboard by the browser looking at it (its label says so)
+    mine: bool = False
     _model: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -87,8 +89,8 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        """Human label, e.g. ``"CAE (z=32) · seed 0"``."""
-        return f"{self.card['description']} · seed {self.seed}"
+        """Human label, e.g. ``"CAE (z=32) · seed 0"``; ``"… · yours"`` for a run this browser trained."""
+        return f"{self.card['description']} · seed {self.seed}" + (" · yours" if self.mine else "")
 
     @property
     def input_modes(self) -> tuple[str, ...]:

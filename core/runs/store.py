@@ -18,6 +18,7 @@ import torch
 from core.atomic import write_json
 from core.models import DigitModel, ModelTooLarge, check_size, model_class
 from core.runs.format import CONFIG, HISTORY, METRICS, WEIGHTS, CheckpointError, read_json, repair_run_folders, save_folder_name
+from core.runs.snapshots import SNAPSHOTS
 
 
 @dataclass
@@ -73,7 +74,8 @@ def check_run_folder(path: str | os.PathLike, overwrite: bool = False) -> None:
 
 
 def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
-             history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True) -> Path:
+             history: dict[str, list], metrics: dict[str, Any], half: bool = True, overwrite: bool = True,
+             snapshots_from: str | os.PathLike | None = None) -> Path:
     """Write a run folder (see module docstring): config, weights, history, metrics and the model's
     fitted samplers (``model.samplers``, in ``samplers/``); returns its path.
 
@@ -89,6 +91,8 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
         config: training settings and split seed; ``model``/``model_args``/``versions`` are added.
         half: store floating-point tensors as float16 (about half the size).
         overwrite: replace a run folder already at ``path``.
+        snapshots_from: a folder of per-epoch snapshots (:mod:`core.runs.snapshots`) copied into the run
+            as ``snapshots/``.
 
     Raises:
         FileExistsError, PermissionError: see :func:`check_run_folder`.
@@ -116,6 +120,9 @@ def save_run(path: str | os.PathLike, model: DigitModel, config: dict[str, Any],
         _write_json(staging / CONFIG, full)
         _write_json(staging / HISTORY, history)
         _write_json(staging / METRICS, metrics)
+        if snapshots_from is not None and Path(snapshots_from).is_dir():
+            shutil.copytree(snapshots_from, staging / SNAPSHOTS,
+                            ignore=shutil.ignore_patterns(".*"))  # not a half-written file's temporary name
         for attempt in range(3):
             if path.exists():  # moved aside, not deleted, until the new folder is in place
                 olds.append(path.parent / save_folder_name(path.name, "old"))

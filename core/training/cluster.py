@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import shutil
 import socket
 import time
 from pathlib import Path
@@ -103,29 +102,37 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 
 
 def train_trial(config: dict) -> None:
-    """One Tune trial: train one run (resuming it if it was interrupted), reporting every epoch."""
-    import torch
+    """One Tune trial: train one run with :func:`train_spec` (resuming it if it was interrupted),
+    reporting every epoch to Tune."""
     from ray import tune
-
-    from core.data.mnist import load_splits
-    from core.training.trainer import RESUME, TrainConfig, in_progress_dir, train
-
-    spec, settings = config["run"], config["settings"]
-    torch.set_num_threads(settings["threads"])
-    out = Path(spec["out"])
-    training = dict(spec["training"])
-    sizes = [training.pop(key, None) for key in ("n_train", "n_val", "n_test")]
-    splits = load_splits(training.get("split_seed", 0), root=settings["data_dir"], log=lambda *_: None)
-    if any(sizes):
-        full = (splits.train_x.shape[0], splits.val_x.shape[0], splits.test_x.shape[0])
-        splits = splits.subset(*(size or n for size, n in zip(sizes, full)))
-    cfg = TrainConfig.for_model(spec["model"], spec["model_args"], seed=spec["seed"], device=settings["device"],
-                                **training)
-    in_progress = in_progress_dir(out)
-    in_progress.mkdir(parents=True, exist_ok=True)
 
     def report(epoch: int, losses: dict) -> None:
         tune.report({"epoch": epoch, **{key.replace("/", "_"): value for key, value in losses.items()}})
 
-    train(cfg, splits, out_dir=out, progress=False, resume_path=in_progress / RESUME, on_epoch=report)
-    shutil.rmtree(in_progress, ignore_errors=True)
+    from core.training.runner import train_spec
+
+    train_spec(config["run"], config["settings"], on_epoch=report)
+
+
+class RayTask:
+    """A worker as a task on a Ray cluster (``$DIGITLAB_RAY_ADDRESS``), running the same worker function."""
+
+    def __init__(self, folder: Path, address: str):
+        import ray
+
+        from core.training.worker import run_job
+
+        if not ray.is_initialized():
+            ray.init(address=address, log_to_driver=False)
+        self.ref = ray.remote(run_job).options(num_cpus=1).remote(str(folder))
+
+    def alive(self) -> bool:
+        import ray
+
+        ready, _ = ray.wait([self.ref], timeout=0)
+        return not ready
+
+    def kill(self) -> None:
+        import ray
+
+        ray.cancel(self.ref, force=True)

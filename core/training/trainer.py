@@ -24,6 +24,7 @@ from core.data.mnist import MnistSplits
 from core.device import resolve_device
 from core.evaluation.evaluator import evaluate_test_metrics
 from core.models import DigitModel, build_model, model_class
+from core.runs.snapshots import SNAPSHOTS
 from core.runs.store import check_run_folder, save_run
 
 
@@ -165,7 +166,9 @@ def validation_losses(model: DigitModel, x: torch.Tensor, y: torch.Tensor, batch
 
 def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = None,
           progress: bool = True, resume_path: str | Path | None = None, overwrite: bool = False,
-          on_epoch: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+          on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+          snapshots: Callable[[Path, DigitModel, int, float], Any] | None = None,
+          snapshot_dir: str | Path | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``splits`` and (if ``out_dir``) write the run folder.
 
     History keys: ``epoch``, ``seconds``, ``train/<component>`` and ``val/<component>`` (nats per
@@ -180,6 +183,12 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
     written. ``on_epoch(epoch, losses)`` is called after every epoch with that epoch's
     ``train/<component>`` and ``val/<component>`` means (e.g. to report them to Ray Tune).
 
+    Snapshots (replay and live views): with ``snapshots`` (a :class:`core.training.snapshots.SnapshotTaker`,
+    or any ``snapshots(folder, model, epoch, seconds)``), the untrained model (epoch 0) and the model after
+    every epoch are written to ``snapshot_dir/snapshots/`` (default: the run's in-progress folder), before
+    that epoch's resume state, and the folder is saved with the run (``<run>/snapshots/``). Taking them
+    leaves the weights and history unchanged.
+
     Raises:
         ValueError: a bad setting (see :meth:`TrainConfig.validate`) or device, or a resume state
             that cannot be read or belongs to other settings.
@@ -189,6 +198,11 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
             is false (see :func:`core.runs.store.check_run_folder`; checked before training).
     """
     cfg.validate()
+    if snapshot_dir is None and snapshots is not None:
+        if out_dir is None:
+            raise ValueError("snapshots need a folder: give snapshot_dir or out_dir")
+        snapshot_dir = in_progress_dir(out_dir)
+    snapshot_dir = None if snapshot_dir is None else Path(snapshot_dir)
     device = resolve_device(cfg.device)
     if out_dir is not None:
         check_run_folder(out_dir, overwrite)
@@ -213,6 +227,9 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         history, first_epoch, elapsed = state["history"], int(state["epoch"]) + 1, float(state["elapsed"])
     start = time.perf_counter() - elapsed
+    if snapshots is not None and first_epoch == 1:
+        snapshots(snapshot_dir, model, 0, 0.0)
+        start = time.perf_counter()  # the training's seconds leave the snapshots' time out
     epochs = tqdm(range(first_epoch, cfg.epochs + 1), desc=f"{cfg.model} {cfg.model_args}", unit="epoch",
                   disable=not progress)
     for epoch in epochs:
@@ -239,6 +256,10 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
         epochs.set_postfix(train=f"{train_stats['loss']:.2f}", val=f"{val_stats['loss']:.2f}")
         if on_epoch is not None:
             on_epoch(epoch, {key: values[-1] for key, values in history.items() if "/" in key})
+        if snapshots is not None:
+            taken = time.perf_counter()
+            snapshots(snapshot_dir, model, epoch, taken - start)
+            start += time.perf_counter() - taken
         if resume_path is not None:
             _save_resume(resume_path, cfg, epoch, model, optimizer, batch_gen, history, time.perf_counter() - start)
     model.eval()
@@ -259,7 +280,8 @@ def train(cfg: TrainConfig, splits: MnistSplits, out_dir: str | Path | None = No
                                "n_train": int(n), "n_val": int(val_x.shape[0]),
                                "inputs": model.training_inputs,
                                "train_seconds": round(seconds, 1)}}
-        save_run(out_dir, model, config, history, metrics, overwrite=overwrite)
+        save_run(out_dir, model, config, history, metrics, overwrite=overwrite,
+                 snapshots_from=None if snapshots is None else snapshot_dir / SNAPSHOTS)
     if resume_path is not None:
         resume_path.unlink(missing_ok=True)
     return result

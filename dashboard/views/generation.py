@@ -4,6 +4,8 @@ Each run generates in a mode of its own, chosen above its grid (its default firs
 slow to make last time are made off the script thread (:mod:`dashboard.background`) and drawn beside
 the others when ready, a cheap preview first where the mode has one (the diffusion model's fewer DDIM
 steps), so a slow model never holds the fast ones and a new seed never waits for a stale grid.
+Runs trained with snapshots add a *Replay* section (:mod:`dashboard.replay`): the grid their model made
+from fixed noise after any epoch, with the judge's metrics of that epoch.
 """
 
 import numpy as np
@@ -14,9 +16,11 @@ import torch
 from core.evaluation.metrics import classifier_accuracy
 from core.evaluation.specs import METRICS
 from core.explore import latents as explore
+from core.explore.replay import grid_picture
 from core.models.capabilities import GENERATE, SAMPLE
 from dashboard import background
 from dashboard.common import images_html, judge_run, plain, results_table, selected_runs, side_by_side, skip_note, test_set, usable
+from dashboard.replay import all_epochs, grid_html, judge_words, replay_fragment, replay_runs, show_notes, shown_epoch
 
 st.title("Generation grids")
 runs = selected_runs(load=False)  # each run's weights are loaded in its own column: a slow load holds no other
@@ -115,6 +119,40 @@ def render(run):
 
 
 side_by_side(runs, render, max_cols=2)
+
+
+def replay_section() -> None:
+    """The Replay section: for the runs with snapshots, the 10×10 grid of the slider's epoch (fixed noise,
+    so only the model changes) with its generation mode and judge metrics; one line otherwise."""
+    replayed, notes = replay_runs(runs, need="grids")
+    if not replayed:
+        show_notes(notes)
+        return
+    st.subheader("Replay")
+    show_notes(notes)
+    st.caption("The grid each run's model made after every epoch (0 = the untrained model), from the same noise "
+               "every time: rows digits 0 (top) to 9, columns samples.")
+    pictures = {run.name: [None] * len(frames.epochs) for run, frames in replayed}  # tiled once per session run
+
+    def draw(epoch: int) -> None:
+        def one(item) -> None:
+            run, frames = item
+            index, words = shown_epoch(frames, epoch)
+            if pictures[run.name][index] is None:
+                pictures[run.name][index] = grid_picture(frames.grids[index])
+            st.markdown(f"**{plain(run.label)}** · {plain(words)}<br>"
+                        + grid_html(pictures[run.name][index], f"{run.label}: grid at {words}"), unsafe_allow_html=True)
+            mode = frames.metrics[index].get("grid_mode", "not recorded")
+            judged_here = judge_words(frames, index)
+            st.caption(f"{plain(capitalised(words))}, generation mode {plain(mode)}."
+                       + ("" if judged_here is None else " " + capitalised(judged_here)))
+
+        side_by_side(replayed, one, max_cols=2)
+
+    replay_fragment("gen_replay", all_epochs(replayed), draw)
+
+
+replay_section()
 
 st.subheader("Real versus generated")
 st.caption("As in seed 003's Fig. 3: a random real test image of each digit (upper row, drawn with the seed) "

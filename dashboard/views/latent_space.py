@@ -6,6 +6,8 @@ one run's scatter highlights the same images in every other run's scatter, and l
 The digit drawn on the Draw page is marked in every run that can encode it. UMAP projections of
 every size the page offers are shipped in the run folders (``scripts/project.py``); other runs and
 settings are computed live behind a progress bar that counts the runs and the seconds left.
+Runs trained with snapshots add a *Replay* section (:mod:`dashboard.replay`): their probe's codes at any
+epoch, projections aligned from epoch to epoch so that the points move instead of jumping.
 """
 
 import functools
@@ -25,6 +27,7 @@ from core.explore.projections import (
     timed_umap,
     weights_digest,
 )
+from core.explore.replay import UMAP_REPLAY_MAX_CODES
 from core.models.capabilities import ENCODE, IMAGE_AND_DIGIT, IMAGE_ONLY, encoder_input
 from dashboard.common import (
     drawn_code,
@@ -43,6 +46,7 @@ from dashboard.common import (
     usable,
 )
 from dashboard.components.latent_scatter import latent_scatter
+from dashboard.replay import all_epochs, positions_of, replay_fragment, replay_runs, scatter_figure, show_notes, shown_epoch
 
 #: the page's selection, shared by its scatters: ``{"ids": sorted test indices, "source": run name}`` or None
 SELECTION_KEY = "lat_selection"
@@ -250,3 +254,57 @@ pending[:] = [run.name for run in runs if needs_live_umap(run)]
 side_by_side(runs, render, max_cols=2)
 progress_slot.empty()
 show_selection()
+
+
+# --- replay: the codes of every epoch of runs trained with snapshots ---------------------------------------
+
+def replay_section() -> None:
+    """The Replay section: for the runs with snapshots, the probe's codes at the epoch of the slider (aligned
+    PCA, or the codes themselves for a latent of at most 2 dimensions), coloured by digit; one line otherwise."""
+    replayed, notes = replay_runs(runs, need="codes")
+    if not replayed:
+        show_notes(notes)
+        return
+    st.subheader("Replay")
+    show_notes(notes)
+    cheap = [run.name for run, frames in replayed
+             if run.latent_dim > 2 and len(frames.epochs) * len(frames.labels) <= UMAP_REPLAY_MAX_CODES]
+    method = "PCA"
+    if cheap:
+        method = st.radio("Replay projection", ["PCA", "UMAP"], horizontal=True, key="lat_replay_method",
+                          help=f"UMAP is offered for runs with at most {UMAP_REPLAY_MAX_CODES:,} codes in all "
+                               "their epochs together (one UMAP per epoch, each started from the previous "
+                               "epoch's: seconds each, about a minute the first time); the others use PCA.")
+    shown = []
+    for run, frames in replayed:
+        run_method = method if run.name in cheap else "PCA"
+        try:
+            xy, ranges = positions_of(run, run_method)
+        except ValueError as exc:
+            st.warning(f"The replay of **{plain(run.label)}** is not shown: {plain(exc)}.")
+            continue
+        how = ("the codes themselves" if run.latent_dim <= 2 else
+               f"{run_method} of each epoch's codes, turned to match the previous epoch's")
+        shown.append((run, frames, xy, ranges, run_method, how))
+    if not shown:
+        return
+    st.caption("The same test images at every epoch (0 = the untrained model), placed by "
+               + "; ".join(dict.fromkeys(f"{plain(s[5])}" for s in shown))
+               + ". The axes hold every epoch, so the points move as the model learns.")
+
+    def draw(epoch: int) -> None:
+        def one(item) -> None:
+            run, frames, xy, ranges, run_method, _ = item
+            index, words = shown_epoch(frames, epoch)
+            st.markdown(f"**{plain(run.label)}** · {plain(words)}")
+            titles = ("z1", "z2") if run.latent_dim <= 2 else (f"{run_method} 1", f"{run_method} 2")
+            st.plotly_chart(scatter_figure(xy[index], frames.labels, ranges, titles), width="stretch",
+                            key=f"lat_replay_{run.name}")
+            st.caption(f"{len(frames.labels):,} test codes at {plain(words)}.")
+
+        side_by_side(shown, one, max_cols=2)
+
+    replay_fragment("lat_replay", all_epochs([(run, frames) for run, frames, *_ in shown]), draw)
+
+
+replay_section()
