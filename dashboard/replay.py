@@ -124,6 +124,16 @@ def replay_runs(runs: Sequence[RunInfo], need: str | None = None) -> tuple[list[
     return replayed, notes
 
 
+def replay_heading(runs: Sequence[RunInfo], need: str) -> list[tuple[RunInfo, ReplayFrames]]:
+    """Open a page's Replay section: the runs :func:`replay_runs` finds, under a "Replay" heading with its
+    notes; with none, the notes alone and [] (the page then shows no section)."""
+    replayed, notes = replay_runs(runs, need=need)
+    if replayed:
+        st.subheader("Replay")
+    show_notes(notes)
+    return replayed
+
+
 def show_notes(notes: list[str]) -> None:
     """Show :func:`replay_runs`' notes, one caption each (a damaged run's as a warning)."""
     for note in notes:

@@ -20,7 +20,7 @@ from core.explore.replay import grid_picture
 from core.models.capabilities import GENERATE, SAMPLE
 from dashboard import background
 from dashboard.common import images_html, judge_run, plain, results_table, selected_runs, side_by_side, skip_note, test_set, usable
-from dashboard.replay import all_epochs, grid_html, judge_words, replay_fragment, replay_runs, show_notes, shown_epoch
+from dashboard.replay import all_epochs, grid_html, judge_words, replay_fragment, replay_heading, shown_epoch
 
 st.title("Generation grids")
 runs = selected_runs(load=False)  # each run's weights are loaded in its own column: a slow load holds no other
@@ -124,12 +124,9 @@ side_by_side(runs, render, max_cols=2)
 def replay_section() -> None:
     """The Replay section: for the runs with snapshots, the 10×10 grid of the slider's epoch (fixed noise,
     so only the model changes) with its generation mode and judge metrics; one line otherwise."""
-    replayed, notes = replay_runs(runs, need="grids")
+    replayed = replay_heading(runs, need="grids")
     if not replayed:
-        show_notes(notes)
         return
-    st.subheader("Replay")
-    show_notes(notes)
     st.caption("The grid each run's model made after every epoch (0 = the untrained model), from the same noise "
                "every time: rows digits 0 (top) to 9, columns samples.")
     pictures = {run.name: [None] * len(frames.epochs) for run, frames in replayed}  # tiled once per session run

@@ -46,7 +46,7 @@ from dashboard.common import (
     usable,
 )
 from dashboard.components.latent_scatter import latent_scatter
-from dashboard.replay import all_epochs, positions_of, replay_fragment, replay_runs, scatter_figure, show_notes, shown_epoch
+from dashboard.replay import all_epochs, positions_of, replay_fragment, replay_heading, scatter_figure, shown_epoch
 
 #: the page's selection, shared by its scatters: ``{"ids": sorted test indices, "source": run name}`` or None
 SELECTION_KEY = "lat_selection"
@@ -261,12 +261,9 @@ show_selection()
 def replay_section() -> None:
     """The Replay section: for the runs with snapshots, the probe's codes at the epoch of the slider (aligned
     PCA, or the codes themselves for a latent of at most 2 dimensions), coloured by digit; one line otherwise."""
-    replayed, notes = replay_runs(runs, need="codes")
+    replayed = replay_heading(runs, need="codes")
     if not replayed:
-        show_notes(notes)
         return
-    st.subheader("Replay")
-    show_notes(notes)
     cheap = [run.name for run, frames in replayed
              if run.latent_dim > 2 and len(frames.epochs) * len(frames.labels) <= UMAP_REPLAY_MAX_CODES]
     method = "PCA"
