@@ -17,7 +17,19 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import streamlit as st  # noqa: E402
 
-from dashboard.common import CHOSEN_KEY, DEFAULT_RUNS, RUNS_KEY, chosen_names, ensure_data, plain, runs_and_errors, warm_up  # noqa: E402
+from dashboard.common import (  # noqa: E402
+    CHOSEN_KEY,
+    DEFAULT_RUNS,
+    RUNS_KEY,
+    SHARE_PROBLEMS_KEY,
+    SHARED_KEY,
+    SHARED_PARAM,
+    chosen_names,
+    ensure_data,
+    plain,
+    runs_and_errors,
+    warm_up,
+)
 
 HERE = Path(__file__).parent
 st.set_page_config(page_title="Digit Lab", page_icon=str(HERE / "assets" / "icon.png"), layout="wide")
@@ -78,6 +90,14 @@ with st.sidebar:
             st.query_params["runs"] = ",".join(chosen_names())
     else:
         st.error("No readable checkpoints were found in checkpoints/.")
+    # runs shared by link stay in the address too (so a reload keeps them); a link that leads nowhere says why
+    shared_tokens = st.session_state.get(SHARED_KEY, [])
+    if shared_tokens and st.query_params.get_all(SHARED_PARAM) != [",".join(shared_tokens)]:
+        st.query_params[SHARED_PARAM] = ",".join(shared_tokens)
+    elif not shared_tokens and SHARED_PARAM in st.query_params:
+        del st.query_params[SHARED_PARAM]
+    for problem in st.session_state.pop(SHARE_PROBLEMS_KEY, []):
+        st.warning(plain(problem), icon=":material/link_off:")
     for name, exc in errors.items():
         st.warning(f"Run {plain(name)} is left out: {plain(exc.kind)}. The server log has the details.")
 

@@ -26,6 +26,10 @@ CHOSEN_KEY = "chosen_runs"  # the choice itself, kept across pages (the picker w
 DRAWN_KEY = "drawn_digit"   # the latest digit drawn or uploaded on the Draw page (see drawn_digit())
 ARCHIVE_KEY = "archive"     # this session's archive until the browser says its id (see session_archive())
 BROWSER_KEY = "browser_id"  # this browser's id, once known (see session_archive())
+SHARED_KEY = "shared_tokens"  # the share tokens this session opened by link (see shared_runs())
+SHARED_PARAM = "shared"     # the address's share token(s): ?shared=<token>
+SHARE_PROBLEMS_KEY = "share_problems"  # sentences about links that led nowhere, until the sidebar shows them
+SHARE_PAGE = "loss_curves"  # the page a share link opens (its url_path)
 DEFAULT_RUNS = ("cae-z32-s0", "cvae-z32-s0")
 DIGITS = list(range(10))
 #: the dashboard's one palette: Tableau 10 (made for categories), its light grey #bab0ac replaced by
@@ -73,11 +77,14 @@ def all_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
 
 def runs_and_errors() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
     """Compared runs (every role but the judge) and the unreadable run folders: the shipped runs, then the
-    runs this browser trained on the Train page (:func:`user_runs`)."""
+    runs this browser trained on the Train page (:func:`user_runs`), then those shared with it by link
+    (:func:`shared_runs`)."""
     runs, errors = all_runs()
     runs = {name: run for name, run in runs.items() if not is_judge(run)}
     mine, _ = user_runs()
-    return {**runs, **{name: run for name, run in mine.items() if name not in runs and not is_judge(run)}}, errors
+    for more in (mine, shared_runs()):
+        runs.update({name: run for name, run in more.items() if name not in runs and not is_judge(run)})
+    return runs, errors
 
 
 def browser() -> str | None:
@@ -93,10 +100,10 @@ def browser() -> str | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _user_catalog(root: str, stamp: tuple) -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
+def _user_catalog(root: str, stamp: tuple, tag: str) -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
     runs, errors = list_runs(root)
     for run in runs.values():
-        run.mine = True
+        run.tag = tag
     return runs, errors
 
 
@@ -109,7 +116,47 @@ def user_runs() -> tuple[dict[str, RunInfo], dict[str, CheckpointError]]:
     if owner is None:
         return {}, {}
     root = str(browser_folder(user_runs_root(), owner))
-    return _user_catalog(root, _stamp(root))
+    return _user_catalog(root, _stamp(root), "yours")
+
+
+def shared_runs() -> dict[str, RunInfo]:
+    """The runs other browsers shared with this session by link (``?shared=<token>``, remembered for the
+    session under :data:`SHARED_KEY`; see :mod:`core.training.sharing`). A token that leads nowhere is
+    dropped, with a sentence saying why under :data:`SHARE_PROBLEMS_KEY` (the sidebar shows it)."""
+    from core.paths import user_runs_root
+    from core.training.sharing import ShareError, resolve
+
+    tokens = st.session_state.setdefault(SHARED_KEY, [])
+    for value in st.query_params.get_all(SHARED_PARAM):
+        tokens.extend(t.strip().lower() for t in value.split(",") if t.strip() and t.strip().lower() not in tokens)
+    root, owner = user_runs_root(), browser()
+    found, kept = {}, []
+    for token in tokens:
+        try:
+            path = resolve(root, token)
+        except ShareError as exc:
+            st.session_state.setdefault(SHARE_PROBLEMS_KEY, []).append(str(exc))
+            continue
+        kept.append(token)
+        if path.parent.name == owner:
+            continue  # the owner sees it among their own runs
+        runs, _ = _user_catalog(str(path.parent), _stamp(str(path.parent)), "shared")
+        if path.name in runs:
+            found[path.name] = runs[path.name]
+    st.session_state[SHARED_KEY] = kept
+    return found
+
+
+def share_link(token: str, run: str) -> str:
+    """The address that opens the dashboard with the shared run ``run`` chosen (``?shared=…&runs=…``), on the
+    Loss curves page of this server (the address the browser used: :attr:`st.context.url`)."""
+    from urllib.parse import urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(st.context.url or "http://localhost:8501/")
+    path = parts.path.rstrip("/")
+    path = path[:path.rfind("/")] if path.count("/") > 0 else ""  # the app's root: this page's path less its name
+    return urlunsplit((parts.scheme, parts.netloc, f"{path}/{SHARE_PAGE}",
+                       urlencode({SHARED_PARAM: token, "runs": run}), ""))
 
 
 @st.cache_resource(show_spinner=False)

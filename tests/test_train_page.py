@@ -56,7 +56,7 @@ def test_the_form_starts_at_the_models_source_values_and_refuses_bad_settings_in
 
 
 @pytest.mark.slow
-def test_a_tiny_training_shows_live_epochs_and_joins_this_browsers_picker_only(user_runs):
+def test_a_tiny_training_shows_live_epochs_and_joins_this_browsers_picker_only_until_shared(user_runs):
     at = train_page(MINE)
     at.number_input(key="train_arg_cae_latent_dim").set_value(2)
     at.number_input(key="train_epochs_cae").set_value(2)
@@ -84,3 +84,16 @@ def test_a_tiny_training_shows_live_epochs_and_joins_this_browsers_picker_only(u
     other = train_page(OTHER)
     assert not [o for o in other.sidebar.multiselect[0].options if "yours" in o]
     assert any(c.value == "No training from this browser yet." for c in other.caption)
+    # until its owner shares it by link: then whoever opens the link sees it, labelled as shared
+    at.button(key=f"share_{name}").click().run()
+    link = at.code[0].value
+    from urllib.parse import parse_qs, urlsplit
+
+    asked = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    assert urlsplit(link).path.endswith("/loss_curves") and asked["runs"] == name, link
+    guest = AppTest.from_file(APP, default_timeout=180)
+    guest.session_state["browser_id"] = OTHER
+    guest.query_params.update(asked)
+    guest.run()
+    assert guest.sidebar.multiselect[0].value == [name]
+    assert "CAE (z=2) · seed 0 · shared" in guest.sidebar.multiselect[0].options

@@ -65,8 +65,9 @@ class RunInfo:
     card: dict[str, Any]
     history: dict[str, list] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
-    #: trained from this dashboard by the browser looking at it (its label says so)
-    mine: bool = False
+    #: "yours" for a run trained from this dashboard by the browser looking at it, "shared" for a run
+    #: another browser shared by link, "" for a shipped run (the label ends with it)
+    tag: str = ""
     _model: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -89,8 +90,9 @@ class RunInfo:
 
     @property
     def label(self) -> str:
-        """Human label, e.g. ``"CAE (z=32) · seed 0"``; ``"… · yours"`` for a run this browser trained."""
-        return f"{self.card['description']} · seed {self.seed}" + (" · yours" if self.mine else "")
+        """Human label, e.g. ``"CAE (z=32) · seed 0"``; ``"… · yours"`` for a run this browser trained,
+        ``"… · shared"`` for one shared with it by link (:attr:`tag`)."""
+        return f"{self.card['description']} · seed {self.seed}" + (f" · {self.tag}" if self.tag else "")
 
     @property
     def input_modes(self) -> tuple[str, ...]:

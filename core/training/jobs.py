@@ -35,6 +35,7 @@ from typing import Any
 
 from core.atomic import write_json
 from core.paths import REPO_ROOT, browser_folder, user_runs_root
+from core.training.sharing import unshare
 from core.training.worker import FAILED, FINISHED, JOB, LIVE, LOCK, LOG, QUEUED, RUNNING, STARTING, STATUS, STOPPED
 from core.training.worker import read_json_object as _read
 
@@ -415,6 +416,7 @@ class TrainingManager:
         path = self.owner_root(owner) / name
         shutil.rmtree(self._in_progress(path), ignore_errors=True)
         shutil.rmtree(path, ignore_errors=True)
+        unshare(self.root, owner, name)
 
     def _mark(self, path: Path, state: str, message: str) -> None:
         folder = self._in_progress(path)
@@ -538,6 +540,7 @@ class TrainingManager:
                 break
             size = folder_bytes(path)
             shutil.rmtree(path, ignore_errors=True)
+            unshare(self.root, path.parent.name, path.name)
             total -= size
             removed.append(path)
         return removed

@@ -16,7 +16,17 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from dashboard.common import BROWSER_KEY, DIGIT_COLOURS, add_runs, browser, html_text, images_html, plain, training_manager
+from dashboard.common import (
+    BROWSER_KEY,
+    DIGIT_COLOURS,
+    add_runs,
+    browser,
+    html_text,
+    images_html,
+    plain,
+    share_link,
+    training_manager,
+)
 
 st.title("Train a model")
 st.caption("Train any model of the zoo on MNIST here and watch it learn: the losses, its samples and its latent space "
@@ -51,6 +61,7 @@ from core.training.jobs import (  # noqa: E402
     model_arguments,
     training_defaults,
 )
+from core.training.sharing import share, share_token, unshare  # noqa: E402
 
 ACTIVE = (QUEUED, STARTING, RUNNING)
 STATE_WORDS = {QUEUED: "waiting for a free place", STARTING: "starting", RUNNING: "training",
@@ -140,7 +151,7 @@ def live_panel(job) -> None:
         st.progress(min(1.0, job.epoch / job.epochs))
     if job.message:
         (st.error if job.state == FAILED else st.info)(plain(job.message))
-    b1, b2, b3, _ = st.columns([1, 1, 1, 3])
+    b1, b2, b3, b4, _ = st.columns([1, 1, 1, 1, 2])
     if job.state in ACTIVE and b1.button("Stop", key=f"stop_{job.name}", icon=":material/stop:"):
         manager.stop(owner, job.name)
         st.rerun()
@@ -158,6 +169,8 @@ def live_panel(job) -> None:
     if b3.button("Delete", key=f"delete_{job.name}", icon=":material/delete:"):
         manager.delete(owner, job.name)
         st.rerun()
+    if job.state == FINISHED:
+        share_panel(job.name, b4)
 
     history = job.history
     left, middle, right = st.columns([3, 2, 3])
@@ -210,6 +223,23 @@ def live_panel(job) -> None:
             st.caption("This model has no encoder: no latent scatter.")
 
 
+def share_panel(name: str, column) -> None:
+    """Share a finished run by link (:mod:`core.training.sharing`), or show its link and stop sharing it."""
+    token = share_token(manager.root, owner, name)
+    if token is None:
+        if column.button("Share", key=f"share_{name}", icon=":material/share:",
+                         help="Make a link that shows this run, read-only, to whoever opens it."):
+            share(manager.root, owner, name)
+            st.rerun()
+        return
+    if column.button("Stop sharing", key=f"unshare_{name}", icon=":material/link_off:",
+                     help="The link stops working; the run stays yours."):
+        unshare(manager.root, owner, name)
+        st.rerun()
+    st.caption("Shared: whoever opens this link sees this run in every view, read-only.")
+    st.code(share_link(token, name), language=None)
+
+
 def current() -> None:
     """The newest training of this browser, refreshed every second while it is active."""
     found = manager.jobs(owner)
@@ -238,4 +268,4 @@ limits = manager.limits
 st.caption(f"This server trains {limits.max_running} model{'s' if limits.max_running > 1 else ''} at a time (others "
            f"wait in a queue), stops a training after {limits.max_seconds / 60:g} minutes (Resume continues it) and "
            f"keeps at most {limits.max_disk_mb:g} MB of trained runs (the oldest are removed first). Your runs are "
-           "visible to this browser only.")
+           "visible to this browser only, unless you share one by link.")
