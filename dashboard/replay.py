@@ -42,10 +42,7 @@ NEEDS = {"codes": ("has_codes", "its snapshots hold no latent codes"),
 def snapshot_stamp(run: RunInfo) -> float:
     """The modification time of the run's snapshot folder (seconds since the epoch; 0.0 when it has none):
     it changes when a snapshot file is added or replaced, so cached frames are read again."""
-    try:
-        return os.stat(snapshot_dir(run.path)).st_mtime
-    except OSError:
-        return 0.0
+    return _folder_stamp(run.path)
 
 
 @st.cache_resource(max_entries=16, show_spinner=False)
@@ -60,7 +57,20 @@ def frames_of(run: RunInfo) -> ReplayFrames:
     Raises:
         CheckpointError: no snapshots, or a missing or damaged snapshot file (its ``kind`` says so in words).
     """
-    return _frames(str(run.path), snapshot_stamp(run))
+    return folder_frames(run.path)
+
+
+def folder_frames(path: str | os.PathLike) -> ReplayFrames:
+    """:func:`frames_of` for the run folder ``path`` (a finished run, or a training's in-progress folder:
+    read again whenever an epoch's snapshot is added)."""
+    return _frames(str(path), _folder_stamp(path))
+
+
+def _folder_stamp(path: str | os.PathLike) -> float:
+    try:
+        return os.stat(snapshot_dir(path)).st_mtime
+    except OSError:
+        return 0.0
 
 
 @st.cache_resource(max_entries=32, show_spinner="Projecting the codes of every epoch…")
@@ -82,7 +92,12 @@ def positions_of(run: RunInfo, method: str = "PCA") -> tuple[np.ndarray, tuple[t
     Raises:
         CheckpointError: as :func:`frames_of`. ValueError: no codes, or codes that are not finite.
     """
-    return _positions(str(run.path), snapshot_stamp(run), method)
+    return folder_positions(run.path, method)
+
+
+def folder_positions(path: str | os.PathLike, method: str = "PCA") -> tuple[np.ndarray, tuple[tuple[float, float], ...]]:
+    """:func:`positions_of` for the run folder ``path`` (a finished run, or a training's in-progress folder)."""
+    return _positions(str(path), _folder_stamp(path), method)
 
 
 # --- which runs replay ---------------------------------------------------------------------------------

@@ -124,14 +124,15 @@ def snapshot_epochs(run_dir: str | os.PathLike) -> list[int]:
     return sorted(int(m.group(1)) for m in map(_EPOCH.fullmatch, names) if m)
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of a snapshot file (pickles refused), or CheckpointError in the user's words."""
+def _load(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of a snapshot file (only ``keys`` when given: the others are not decompressed; pickles
+    refused), or CheckpointError in the user's words."""
     try:
         if path.stat().st_size > MAX_SNAPSHOT_BYTES:
             raise CheckpointError("a snapshot file is too large to be one", f"{path} has more than "
                                   f"{MAX_SNAPSHOT_BYTES} bytes")
         with np.load(path, allow_pickle=False) as data:
-            return {key: data[key] for key in data.files}
+            return {key: data[key] for key in data.files if keys is None or key in keys}
     except CheckpointError:
         raise
     except FileNotFoundError:
@@ -186,11 +187,13 @@ def read_snapshot(run_dir: str | os.PathLike, epoch: int) -> Snapshot:
 
 
 def snapshot_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The metrics of every readable snapshot, by epoch (a damaged file is left out)."""
+    """The metrics of every readable snapshot, by epoch (a damaged file is left out; the codes and grids
+    are not read)."""
     rows = []
     for epoch in snapshot_epochs(run_dir):
+        path = epoch_file(run_dir, epoch)
         try:
-            rows.append(read_snapshot(run_dir, epoch).metrics)
-        except CheckpointError:
+            rows.append(_json(_load(path, ("metrics",))["metrics"], path))
+        except (CheckpointError, KeyError):
             continue
     return rows

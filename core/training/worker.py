@@ -55,6 +55,10 @@ def _earlier_history(folder: Path) -> dict[str, list]:
         return {}
 
 
+#: where dashboard trainings run: ``cpu``, ``cuda`` or ``auto`` (the default: the GPU when there is one)
+DEVICE_ENV_VAR = "DIGITLAB_TRAINING_DEVICE"
+
+
 def run_job(folder: str | os.PathLike, splits=None, judge=None) -> int:
     """Train the job of the in-progress ``folder``; returns 0 when its run folder is written, 1 when it
     failed (``status.json`` then holds the reason) and 2 when another worker holds the folder.
@@ -85,8 +89,9 @@ def run_job(folder: str | os.PathLike, splits=None, judge=None) -> int:
     from core.training.trainer import TrainingDiverged
 
     threads = max(1, int(os.environ.get("OMP_NUM_THREADS", "1")))
+    device = os.environ.get(DEVICE_ENV_VAR) or "auto"  # a server with a GPU trains on it
     try:
-        train_spec(job["spec"], {"threads": threads, "device": "cpu", "data_dir": None}, on_epoch=on_epoch,
+        train_spec(job["spec"], {"threads": threads, "device": device, "data_dir": None}, on_epoch=on_epoch,
                    splits=splits, judge=judge)
     except TrainingDiverged as exc:
         _status(folder, FAILED, len(history.get("epoch", [])), f"{exc}.")

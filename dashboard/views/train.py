@@ -18,10 +18,8 @@ import streamlit as st
 
 from dashboard.common import (
     BROWSER_KEY,
-    DIGIT_COLOURS,
     add_runs,
     browser,
-    html_text,
     images_html,
     plain,
     share_link,
@@ -114,31 +112,11 @@ if started:
         st.rerun()
 
 
-def pca_2d(codes: np.ndarray) -> np.ndarray:
-    """The first two principal components (P, 2) of codes (P, d) (a code of one number: itself and 0)."""
-    centred = codes.astype(np.float64) - codes.mean(0)
-    if centred.shape[1] == 1:
-        return np.hstack([centred, np.zeros_like(centred)])
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
-    return centred @ vt[:2].T
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def snapshot_view(folder: str, epoch: int, mtime: float):
-    """The snapshot of ``epoch`` under ``folder`` with its scatter computed (cached: a refresh that finds
-    no new epoch redraws from memory)."""
-    from core.runs.snapshots import read_probe, read_snapshot
-
-    snapshot = read_snapshot(folder, epoch)
-    xy = pca_2d(snapshot.codes.astype(np.float32)) if snapshot.codes is not None else None
-    labels = read_probe(folder).labels if xy is not None else None
-    return snapshot, xy, labels
-
-
 def live_panel(job) -> None:
     """What a training shows: its state, the losses, and its latest snapshot."""
     from core.runs.format import CheckpointError
-    from core.runs.snapshots import epoch_file, snapshot_epochs
+    from core.runs.snapshots import snapshot_epochs
+    from dashboard.replay import folder_frames, folder_positions, scatter_figure
 
     words = STATE_WORDS[job.state]
     head = f"**{plain(job.name)}** · {words}"
@@ -185,24 +163,23 @@ def live_panel(job) -> None:
             st.plotly_chart(fig, width="stretch", key=f"live_loss_{job.name}")
         else:
             st.caption("The losses appear after the first epoch.")
-    epochs = snapshot_epochs(job.folder)
-    if not epochs:
+    if not snapshot_epochs(job.folder):
         middle.caption("The first snapshot (the untrained model) appears in a moment.")
         return
-    last = epochs[-1]
     try:
-        path = epoch_file(job.folder, last)
-        snapshot, xy, labels = snapshot_view(str(job.folder), last, path.stat().st_mtime)
-    except (CheckpointError, OSError):
+        frames = folder_frames(job.folder)
+    except CheckpointError:
         middle.caption("The latest snapshot is being written.")
         return
+    last, snapshot = frames.epochs[-1], -1
     with middle:
-        if snapshot.grid is not None:
-            grid = snapshot.grid.astype(np.float32)[:, None] / 255.0
-            st.html(images_html(grid, nrow=10, scale=2, title=f"samples after epoch {last}"))
-            st.caption(f"After epoch {last} ({plain(snapshot.metrics.get('grid_mode', ''))}): row r is digit r, "
-                       "from the same noise every epoch.")
-        m = snapshot.metrics
+        grid = frames.grids[snapshot]
+        if grid is not None:
+            st.html(images_html(grid.astype(np.float32)[:, None] / 255.0, nrow=10, scale=2,
+                                title=f"samples after epoch {last}"))
+            st.caption(f"After epoch {last} ({plain(frames.metrics[snapshot].get('grid_mode', ''))}): row r is "
+                       "digit r, from the same noise every epoch.")
+        m = frames.metrics[snapshot]
         if isinstance(m.get("judge_accuracy"), (int, float)):
             a, b = st.columns(2)
             a.metric("Judge accuracy", f"{100 * m['judge_accuracy']:.1f} %",
@@ -210,17 +187,18 @@ def live_panel(job) -> None:
             b.metric("Judge FID", f"{m['judge_fid']:.2f}", help="Fréchet distance between the samples' and the test "
                      "images' judge features (lower is closer); few samples, so compare epochs.")
     with right:
-        if xy is not None:
-            frame = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "digit": labels.astype(str)})
-            fig = px.scatter(frame, x="x", y="y", color="digit", height=300, render_mode="webgl",
-                             color_discrete_sequence=list(DIGIT_COLOURS),
-                             category_orders={"digit": [str(d) for d in range(10)]})
-            fig.update_traces(marker=dict(size=3))
-            fig.update_layout(margin=dict(l=10, r=10, t=30, b=10), legend_title_text="digit",
-                              title_text=html_text(f"latent codes of 2,000 test images, epoch {last} (PCA)"))
-            st.plotly_chart(fig, width="stretch", key=f"live_scatter_{job.name}")
-        else:
+        if not frames.has_codes:
             st.caption("This model has no encoder: no latent scatter.")
+            return
+        try:
+            xy, ranges = folder_positions(job.folder)
+        except ValueError:  # codes that are not finite
+            st.caption("Its latent codes are no longer all finite numbers: the training has diverged.")
+            return
+        st.caption(f"Latent codes of 2,000 test images after epoch {last}: each epoch's PCA turned to the one "
+                   "before, so the points move instead of jumping.")
+        st.plotly_chart(scatter_figure(xy[snapshot], frames.labels, ranges, height=300), width="stretch",
+                        key=f"live_scatter_{job.name}")
 
 
 def share_panel(name: str, column) -> None:
