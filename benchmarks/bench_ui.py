@@ -52,6 +52,8 @@ class Bench:
         self.results: dict[str, B.Samples] = {}
         self.trials: list[dict[str, Any]] = []
         self._app: B.App | None = None
+        #: added to every result's name while a gesture runs under a condition (e.g. " while a training runs")
+        self.suffix = ""
 
     # --- servers ---
     def cache_dir(self) -> str | None:
@@ -80,6 +82,7 @@ class Bench:
 
     # --- results ---
     def samples(self, name: str) -> B.Samples:
+        name += self.suffix
         if name not in self.results:
             self.results[name] = B.Samples(name)
         return self.results[name]
@@ -87,6 +90,7 @@ class Bench:
     def record(self, name: str, fn: Callable[[], float | None]) -> float | None:
         """Time one trial: ``fn()`` returns seconds (or None to skip); an exception is recorded."""
         s = self.samples(name)
+        name = s.name
         _LAST_FINISH.clear()
         try:
             value = fn()
@@ -267,7 +271,7 @@ def _draw_session(bench: Bench, label: str, runs: list[str] | None) -> None:
         _clear(bench, page, listener)
         for r in range(bench.args.rounds):
             for digit in range(10):
-                trial: dict[str, Any] = {"gesture": name, "round": r, "digit": digit}
+                trial: dict[str, Any] = {"gesture": name + bench.suffix, "round": r, "digit": digit}
 
                 def one() -> float:
                     seconds = _draw_timed(page, listener, box, strokes[digit])
@@ -279,11 +283,11 @@ def _draw_session(bench: Bench, label: str, runs: list[str] | None) -> None:
                     return seconds
 
                 trial["seconds"] = bench.record(name, one)
-                if name in bench.results and bench.results[name].errors and trial["seconds"] is None:
-                    trial["error"] = bench.results[name].errors[-1]
+                if bench.samples(name).errors and trial["seconds"] is None:
+                    trial["error"] = bench.samples(name).errors[-1]
                 bench.trials.append(trial)
                 _clear(bench, page, listener)
-        done = [t for t in bench.trials if t["gesture"] == name and t.get("seconds") is not None]
+        done = [t for t in bench.trials if t["gesture"] == name + bench.suffix and t.get("seconds") is not None]
         s = bench.samples(name)
         s.extra["shown = drawn"] = f"{sum(t['correct'] for t in done)}/{len(done)}"
         s.extra["every run = drawn"] = f"{sum(t['all_runs_correct'] for t in done)}/{len(done)}"
@@ -718,6 +722,46 @@ def gesture_sampling_step(bench: Bench) -> None:
         close_page(page)
 
 
+def _training_state(page) -> str:
+    """The heading of the Train page's newest training, e.g. "cae-z32-s0-… · training · epoch 3 of 50"."""
+    return page.evaluate("""() => { const s = Array.from(document.querySelectorAll('[data-testid="stMain"] p > strong'))
+        .map(b => b.parentElement.innerText).find(t => / · (training|starting|finished|stopped|failed)/.test(t));
+        return s || ''; }""")
+
+
+def gesture_while_training(bench: Bench) -> None:
+    """Pen up (default runs) and slider steps while a training runs on the same server: the Train page's
+    default CAE (z = 32, all 48,000 images, 50 epochs) started in another session, whose page stays open
+    and refreshes every second; the training is deleted at the end."""
+    page, listener, _ = bench.new_page("/train")
+    start = page.get_by_role("button", name="Start training")
+    try:
+        start.wait_for(timeout=GESTURE_TIMEOUT * 1000)
+        start.click()
+        page.wait_for_function("""() => Array.from(document.querySelectorAll('[data-testid="stMain"] p > strong'))
+            .some(b => / · training · epoch /.test(b.parentElement.innerText))""", timeout=GESTURE_TIMEOUT * 1000)
+        first = _training_state(page)
+        bench.suffix = " while a training runs"
+        try:
+            _draw_session(bench, "default runs", None)
+            gesture_slider(bench)
+        finally:
+            bench.suffix = ""
+        last = _training_state(page)
+        s = bench.samples("pen up → predictions (default runs) while a training runs")
+        s.extra["training"] = f"from '{first.split(' · ', 1)[-1]}' to '{last.split(' · ', 1)[-1]}'"
+        if " · training" not in last:
+            raise RuntimeError(f"the training was no longer running at the end: {last!r}")
+    finally:
+        bench.suffix = ""
+        delete = page.get_by_role("button", name="Delete")
+        if delete.count():
+            delete.first.click()
+            page.wait_for_function("""() => !Array.from(document.querySelectorAll('[data-testid="stMain"] p > strong'))
+                .some(b => / · (training|starting|waiting)/.test(b.parentElement.innerText))""", timeout=60_000)
+        close_page(page)
+
+
 GESTURES: dict[str, Callable[[Bench], None]] = {
     "cold-start": gesture_cold_start,
     "first-page": gesture_first_page,
@@ -731,6 +775,7 @@ GESTURES: dict[str, Callable[[Bench], None]] = {
     "zoo-slider": gesture_zoo_slider,
     "zoo-grid": gesture_zoo_grid,
     "sampling-step": gesture_sampling_step,
+    "while-training": gesture_while_training,
 }
 
 

@@ -30,7 +30,7 @@ from core.models import REGISTRY, build_model
 from core.paths import checkpoint_root
 from core.runs.format import run_name
 from core.runs.store import check_run_folder
-from core.training.snapshots import SnapshotTaker, find_judge
+from core.training.snapshots import FID_SAMPLES, SnapshotTaker, find_judge
 from core.training.trainer import RESUME, TrainConfig, TrainingDiverged, in_progress_dir, train
 from scripts._cli import non_negative_int, positive_float, positive_int
 
@@ -62,6 +62,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true", help="continue interrupted runs from their last epoch")
     parser.add_argument("--no-snapshots", dest="snapshots", action="store_false",
                         help="do not record per-epoch snapshots (replay) with the run")
+    parser.add_argument("--snapshot-fid-samples", type=non_negative_int, default=FID_SAMPLES, metavar="N",
+                        help=f"samples behind each snapshot's judge FID (default {FID_SAMPLES}; 0 leaves the judge "
+                             "metrics out, e.g. for a slow sampler)")
     args = parser.parse_args(argv)
     try:
         resolve_device(args.device)
@@ -119,7 +122,8 @@ def main(argv: list[str] | None = None) -> int:
         judge = find_judge(checkpoint_root()) or find_judge(args.checkpoints)
         if judge is None:
             print("note: no judge run found: the snapshots carry no judge accuracy or FID", file=sys.stderr)
-        taker = SnapshotTaker(splits.test_x, splits.test_y, judge, split_seed=splits.split_seed)
+        taker = SnapshotTaker(splits.test_x, splits.test_y, judge, fid_samples=args.snapshot_fid_samples,
+                               split_seed=splits.split_seed)
     for model, model_args, seed, out in plan:
         cfg = TrainConfig.for_model(model, model_args, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                                     seed=seed, split_seed=args.split_seed, device=args.device)

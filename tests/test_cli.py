@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from core.paths import REPO_ROOT
+from core.runs.snapshots import snapshot_metrics
 from core.runs.store import load_run
 
 TRAIN = REPO_ROOT / "scripts" / "train.py"
@@ -64,9 +65,13 @@ def test_train_on_a_missing_gpu(tmp_path, mnist_root):
 def test_tiny_training_run_writes_a_run_folder(tmp_path, mnist_root):
     out = tmp_path / "runs"
     result = run_script(TRAIN, "--model", "cae", "--latent-dim", "4", "--epochs", "1", "--n-train", "512",
-                        "--checkpoints", out, "--quiet", "--device", "cpu", data=mnist_root, cwd=tmp_path)
+                        "--checkpoints", out, "--quiet", "--device", "cpu", "--snapshot-fid-samples", "0",
+                        data=mnist_root, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     run_dir = out / "cae-z4-s0"
+    snapshots = snapshot_metrics(run_dir)
+    assert [s["epoch"] for s in snapshots] == [0, 1]
+    assert all("judge_fid" not in s and "judge_accuracy" not in s for s in snapshots)  # --snapshot-fid-samples 0
     assert sorted(p.name for p in run_dir.iterdir()) == ["config.json", "history.json", "metrics.json", "samplers",
                                                          "snapshots", "weights.pt"]  # samplers/: the CAE's density
     assert sorted(p.name for p in (run_dir / "snapshots").iterdir()) == ["epoch-0000.npz", "epoch-0001.npz", "probe.npz"]
