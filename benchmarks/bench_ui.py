@@ -722,11 +722,90 @@ def gesture_sampling_step(bench: Bench) -> None:
         close_page(page)
 
 
+REPLAY_RUN = "flow-z784-s0"  # a shipped run with per-epoch snapshots (grids)
+
+
+def gesture_replay_slider(bench: Bench) -> None:
+    """/generation with a shipped run that has snapshots: one ArrowLeft or ArrowRight on the Replay
+    section's Epoch slider → that epoch's grid drawn (the fragment reruns alone)."""
+    page, listener, _ = bench.new_page(f"/generation?runs={REPLAY_RUN}")
+    thumb = _slider(page, "gen_replay_epoch")
+    shown = page.locator('img[alt*=": grid at epoch"]')
+    try:
+        thumb.wait_for(state="attached", timeout=GESTURE_TIMEOUT * 1000)
+        shown.first.wait_for(state="visible", timeout=GESTURE_TIMEOUT * 1000)
+        B.wait_quiet(page)
+        for _ in range(bench.args.rounds * 5):
+            def one() -> float:
+                before, alt = _slider_value(thumb), shown.first.get_attribute("alt")
+                t0 = _press(page, thumb, 1)
+                if _slider_value(thumb) == before:
+                    raise RuntimeError("the key press did not move the Epoch slider")
+                seconds = settle(page, listener, t0)
+                if shown.first.get_attribute("alt") == alt:
+                    raise RuntimeError(f"the replayed grid did not change from {alt!r}")
+                return seconds
+
+            bench.record("replay: epoch slider → that epoch's grid", one)
+    finally:
+        close_page(page)
+
+
 def _training_state(page) -> str:
     """The heading of the Train page's newest training, e.g. "cae-z32-s0-… · training · epoch 3 of 50"."""
     return page.evaluate("""() => { const s = Array.from(document.querySelectorAll('[data-testid="stMain"] p > strong'))
         .map(b => b.parentElement.innerText).find(t => / · (training|starting|finished|stopped|failed)/.test(t));
         return s || ''; }""")
+
+
+#: timestamps (performance.now(), ms) of each grid the Train page's live panel draws, by its alt text
+_WATCH_GRIDS = """() => {
+    window.__grids = {};
+    const look = () => {
+        for (const img of document.querySelectorAll('img.dl-img[alt^="samples after epoch"]'))
+            if (!(img.alt in window.__grids)) window.__grids[img.alt] = performance.now();
+    };
+    new MutationObserver(look).observe(document.body, {subtree: true, childList: true, attributes: true});
+    look();
+}"""
+TRAIN_LIVE_EPOCHS = 5
+
+
+def gesture_train_live(bench: Bench) -> None:
+    """/train: seed 000's CAE with z = 2 on all 48,000 images for 5 epochs, Start clicked → the first live
+    update (the untrained model's grid, epoch 0) drawn; then the time between the grids of successive
+    epochs as the page draws them (one epoch of training plus its snapshot, seen through the page's
+    1-second refresh). The run is deleted at the end."""
+    for _ in range(bench.args.rounds):
+        page, listener, _ = bench.new_page("/train")
+        start = page.get_by_role("button", name="Start training")
+        try:
+            start.wait_for(timeout=GESTURE_TIMEOUT * 1000)
+            for label, value in (("latent dim", "2"), ("Epochs", str(TRAIN_LIVE_EPOCHS))):
+                field = page.get_by_label(label, exact=True)
+                field.fill(value)
+                field.press("Tab")
+            B.wait_quiet(page)
+            page.evaluate(_WATCH_GRIDS)
+            clicked = page.evaluate("() => performance.now()")
+            start.click()
+            page.get_by_text(f" · finished · epoch {TRAIN_LIVE_EPOCHS} of {TRAIN_LIVE_EPOCHS}").wait_for(
+                timeout=GESTURE_TIMEOUT * 1000 * 4)
+            grids = page.evaluate("() => window.__grids")
+            shown = [grids.get(f"samples after epoch {e}") for e in range(TRAIN_LIVE_EPOCHS + 1)]
+            bench.record("train: Start → first live update (CAE z=2, untrained model's grid)",
+                         lambda: None if shown[0] is None else (shown[0] - clicked) / 1000)
+            for before, after in zip(shown[1:], shown[2:]):  # epoch 1 also loads the data: from epoch 2 on
+                bench.record("train: one 48,000-image epoch of CAE z=2, grid to grid on the page",
+                             lambda b=before, a=after: None if None in (a, b) else (a - b) / 1000)
+            if None in shown:
+                raise RuntimeError(f"the page did not draw every epoch's grid: {sorted(grids)}")
+        finally:
+            delete = page.get_by_role("button", name="Delete")
+            if delete.count():
+                delete.first.click()
+                page.get_by_text("No training from this browser yet.").wait_for(timeout=60_000)
+            close_page(page)
 
 
 def gesture_while_training(bench: Bench) -> None:
@@ -775,7 +854,9 @@ GESTURES: dict[str, Callable[[Bench], None]] = {
     "zoo-slider": gesture_zoo_slider,
     "zoo-grid": gesture_zoo_grid,
     "sampling-step": gesture_sampling_step,
+    "replay-slider": gesture_replay_slider,
     "while-training": gesture_while_training,
+    "train-live": gesture_train_live,
 }
 
 

@@ -27,7 +27,8 @@ def test_the_last_euler_step_lands_exactly_on_the_image_whatever_the_steps_and_e
     x0[..., 6:22, 13:15] = 1.0
     model = oracle(RectifiedFlow(guidance=1.0), x0)
     z = torch.randn(3, 784, generator=torch.Generator().manual_seed(0))
-    for sampler in (FlowSampler(1), FlowSampler(4), FlowSampler(20, eta=0.7)):
+    for sampler in (FlowSampler(1), FlowSampler(4), FlowSampler(20, eta=0.7), FlowSampler(4, solver="heun"),
+                    FlowSampler(4, shift=3.0), FlowSampler(5, guidance_interval=(0.2, 0.8))):
         images = model.run_sampler(z, torch.tensor([1, 1, 1]), sampler, torch.Generator().manual_seed(1))
         torch.testing.assert_close(images, ((x0 + 1) / 2).expand(3, 1, 28, 28), atol=1e-5, rtol=0)
 
@@ -38,6 +39,27 @@ def test_times_are_even_from_one_to_zero_and_settings_are_checked_in_words():
     for bad in (dict(steps=0), dict(eta=2.0), dict(guidance=-0.5)):
         with pytest.raises(ValueError, match=r"at least 1 step, η in \[0, 1\] and a guidance of at least 0"):
             FlowSampler(**bad)
+    assert model.times(2, shift=3.0).tolist() == [1.0, 0.75, 0.0]  # 3·0.5 / (1 + 2·0.5)
+    for bad, words in ((dict(solver="rk4"), "solver is one of euler, heun; got rk4"),
+                       (dict(solver="heun", eta=0.5), "Heun's method is deterministic"),
+                       (dict(shift=0.0), "time shift must be above 0"),
+                       (dict(guidance_interval=(0.6, 0.3)), "needs 0 ≤ low ≤ high ≤ 1, got 0.6 to 0.3")):
+        with pytest.raises(ValueError, match=words):
+            FlowSampler(**bad)
+
+
+def test_heun_and_the_guidance_interval_make_the_network_passes_they_promise():
+    """Heun: two passes per step but one on the last (it ends at t = 0); guidance outside its interval: one
+    conditional pass of N images instead of one of 2N (conditional and "no digit")."""
+    model = build_model("flow")
+    batches = []
+    model.velocity = lambda x_t, t, digits: batches.append((x_t.shape[0], float(t[0]))) or torch.zeros_like(x_t)
+    z, labels = torch.randn(3, 784, generator=torch.Generator().manual_seed(0)), torch.tensor([1, 2, 3])
+    model.run_sampler(z, labels, FlowSampler(4, solver="heun"))
+    assert [t for _, t in batches] == [1.0, 0.75, 0.75, 0.5, 0.5, 0.25, 0.25]
+    batches.clear()
+    model.run_sampler(z, labels, FlowSampler(4, guidance=2.0, guidance_interval=(0.3, 0.8)))
+    assert batches == [(3, 1.0), (6, 0.75), (6, 0.5), (3, 0.25)]
 
 
 def test_training_repeats_with_the_seed_and_drops_the_digit():

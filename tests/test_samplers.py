@@ -171,13 +171,15 @@ def test_density_buffers_of_old_weights_load_into_the_density_sampler():
 def test_the_shipped_density_mode_draws_the_images_it_drew_before_the_conversion(run):
     """tests/fixtures/density_before.pt holds the images the density mode drew, before the density
     moved from the weights' buffers to samplers/density.pt (commit 3e6827e's code and files, CPU, a
-    generator seeded 0): the converted run draws the same images, bit for bit."""
+    generator seeded 0): the converted run draws the same images. Compared to 1e-6 (pixels in [0, 1]), not
+    bit for bit: CI's processor rounds the decoder's float32 sums differently (1 ulp on a few pixels), while a
+    wrong mean, scale or generator draw moves pixels by tenths."""
     before = torch.load(REPO / "tests" / "fixtures" / "density_before.pt", weights_only=True)
     loaded = load_run(SHIPPED_CHECKPOINTS / run)
     assert not any(key.startswith("density") for key in torch.load(loaded.path / "weights.pt", weights_only=True))
     assert isinstance(loaded.model.samplers["density"], PerDigitGaussian)
     images = loaded.model.generate(before["labels"], torch.Generator().manual_seed(before["generator_seed"]), "density")
-    assert torch.equal(images, before["images"][run])
+    torch.testing.assert_close(images, before["images"][run], rtol=0, atol=1e-6)
 
 
 def test_convert_density_moves_the_buffers_into_the_sampler_file_once(tmp_path, capsys):
