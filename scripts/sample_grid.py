@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     draw = ImageDraw.Draw(canvas)
     x = 0
     for title, picture in panels:
-        draw.text((x + 2, 3), title, fill=0)
+        draw.text((x + 2, 3), title.replace("–", "-"), fill=0)  # Pillow's default font has no en dash
         canvas.paste(Image.fromarray(np.asarray(picture, np.uint8)), (x, title_h))
         x += picture.shape[1] + gap
     try:

@@ -88,17 +88,33 @@ class FlowSampler:
 SOLVERS = ("euler", "heun")
 
 
-def _euler(steps: int, eta: float = 0.0, preview: bool = True):
-    name = f"Euler {steps} steps" + (f", η = {eta:g}" if eta else "")
-    what = (f"{steps} Euler steps of the flow with fresh noise (η = {eta:g})" if eta
-            else f"{steps} deterministic Euler steps of the flow")
-    quick = _euler(PREVIEW_STEPS, eta, preview=False) if preview else None
-    return sampler_mode(name, FlowSampler(steps, eta), f"{what} from Gaussian noise to the image, with classifier-free "
-                        "guidance", SOURCE, quick)
+def _mode(sampler: FlowSampler, preview: bool = True):
+    """The generation mode that runs ``sampler``, named and described from its settings."""
+    solver = "Heun" if sampler.solver == "heun" else "Euler"
+    low, high = sampler.guidance_interval
+    interval = (low, high) != (0.0, 1.0)
+    name = (f"{solver} {sampler.steps} steps" + (f", η = {sampler.eta:g}" if sampler.eta else "")
+            + (f", shift {sampler.shift:g}" if sampler.shift != 1 else "")
+            + (f", guidance at t {low:g}–{high:g}" if interval else ""))
+    what = (f"{sampler.steps} Euler steps of the flow with fresh noise (η = {sampler.eta:g})" if sampler.eta
+            else f"{sampler.steps} deterministic Euler steps of the flow" if sampler.solver == "euler"
+            else f"{sampler.steps} steps of Heun's second-order method ({2 * sampler.steps - 1} network passes)")
+    shift = f", times shifted by {sampler.shift:g}" if sampler.shift != 1 else ""
+    guidance = (f"classifier-free guidance only at times {low:g} ≤ t ≤ {high:g} (one conditional pass elsewhere)"
+                if interval else "classifier-free guidance")
+    source = SOURCE + ("; Karras et al. 2022" if sampler.solver == "heun" else "") + (
+        "; Kynkäänniemi et al. 2024" if interval else "")
+    quick = _mode(sampler.with_steps(min(PREVIEW_STEPS, sampler.steps)), preview=False) if preview else None
+    return sampler_mode(name, sampler, f"{what} from Gaussian noise to the image{shift}, with {guidance}", source, quick)
 
 
+#: the default sampler: 5 Heun steps, guided only at 0.3 ≤ t ≤ 0.7 (9 network passes, 4 of them guided). On the
+#: shipped run (10,000 images vs the test set, docs/results.md) InceptionV3 FID 5.19 and judge accuracy 0.993,
+#: against 6.57 and 0.999 for 20 Euler steps guided throughout (40 passes' worth)
+DEFAULT_SAMPLER = FlowSampler(5, solver="heun", guidance_interval=(0.3, 0.7))
 #: generation modes, the default first
-FLOW_MODES = (_euler(20), _euler(10), _euler(50), _euler(20, eta=0.5))
+FLOW_MODES = (_mode(DEFAULT_SAMPLER), _mode(FlowSampler(20)), _mode(FlowSampler(10)), _mode(FlowSampler(50)),
+              _mode(FlowSampler(20, eta=0.5)))
 
 
 class RectifiedFlow(ClassConditionalDiffusion):
@@ -122,7 +138,7 @@ class RectifiedFlow(ClassConditionalDiffusion):
     generation_modes = FLOW_MODES
     loss_units = {"loss": "mean squared error of the predicted velocity, per pixel"}
     default_training = {"epochs": 30, "batch_size": 128, "lr": 1e-3}
-    decode_sampler = FlowSampler(20)
+    decode_sampler = DEFAULT_SAMPLER
     axes_text = "low-frequency cosine patterns of the starting noise, prior scale"
 
     def describe(self) -> str:
