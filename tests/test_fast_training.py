@@ -85,7 +85,13 @@ def _plain(monkeypatch):
 @pytest.mark.parametrize("name, model_args", [("cae", {"latent_dim": 4}), ("cvae", {"latent_dim": 4}),
                                               ("mlp-cvae", {"latent_dim": 4}), ("cgan", {"latent_dim": 8})])
 def test_the_fast_trainer_gives_the_losses_of_the_plain_formulation(name, model_args, tiny_splits, monkeypatch):
-    cfg = TrainConfig(model=name, model_args=model_args, epochs=3, batch_size=32, seed=0, device="cpu")
+    # the GAN's two-player updates amplify float32 rounding differences from step to step (1.5 % in its
+    # validation loss after 8 batches, seen here): it runs 2 batches of one epoch (differences of 1e-5 at
+    # most), where a different loss formulation still moves its losses by far more than the tolerance
+    gan = name == "cgan"
+    cfg = TrainConfig(model=name, model_args=model_args, epochs=1 if gan else 3, batch_size=32, seed=0, device="cpu")
+    if gan:
+        tiny_splits = tiny_splits.subset(64, 64, 64)
     fast = train(cfg, tiny_splits, progress=False).history
     with monkeypatch.context() as m:
         _plain(m)
@@ -94,11 +100,7 @@ def test_the_fast_trainer_gives_the_losses_of_the_plain_formulation(name, model_
     assert fast.keys() == plain.keys()
     for key in fast:
         if "/" in key:
-            # the GAN's two-player updates amplify rounding differences from step to step (0.5 % by
-            # its third epoch here, 2.3e-4 already in its first on CI's processor), so only its first epoch
-            # is compared, to 1e-3
-            epochs, rel = (1, 1e-3) if name == "cgan" else (cfg.epochs, 2e-4)
-            assert fast[key][:epochs] == pytest.approx(plain[key][:epochs], rel=rel), key
+            assert fast[key] == pytest.approx(plain[key], rel=2e-4), key
 
 
 def test_a_diverging_run_names_the_epoch_and_batch(tiny_splits):
