@@ -88,8 +88,8 @@ def progressive():
         time.sleep(1.5)
         return "full"
 
-    def first_look():
-        time.sleep(0.3)
+    def first_look():  # longer than draw's first wait (WAIT_SECONDS, 0.3 s): the page run shows the placeholder
+        time.sleep(0.6)
         return "preview"
 
     background.draw("picture", "test full", slow, lambda text: st.markdown(text), "Making the picture",
