@@ -5,6 +5,7 @@ and disk caps, and a real worker process that trains, records snapshots and writ
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -24,8 +25,10 @@ from core.training.jobs import (
     TrainingRefused,
     TrainRequest,
     model_arguments,
+    train_threads,
     training_defaults,
 )
+from core.training.worker import NICENESS
 
 A, B, C = "a" * 32, "b" * 32, "c" * 32
 
@@ -181,11 +184,16 @@ def test_a_real_worker_trains_records_snapshots_and_writes_a_run_folder(tmp_path
     monkeypatch.delenv("DIGITLAB_RAY_ADDRESS", raising=False)
     manager = TrainingManager(tmp_path / "user-runs", TrainingLimits(1, 600, 100))
     job = manager.submit(A, small(n_train=300))
-    seen, deadline = [], time.monotonic() + 240
+    seen, deadline, niceness = [], time.monotonic() + 240, set()
     try:
         while time.monotonic() < deadline:
             manager.tick()
             view = manager.job(A, job.name)
+            for handle, _ in list(manager._running.values()) if view.state == RUNNING else ():
+                try:
+                    niceness.add(os.getpriority(os.PRIO_PROCESS, handle.process.pid))
+                except OSError:  # it has just ended
+                    pass
             state = (view.state, view.epoch)
             if not seen or seen[-1] != state:
                 seen.append(state)
@@ -198,9 +206,21 @@ def test_a_real_worker_trains_records_snapshots_and_writes_a_run_folder(tmp_path
         manager.launcher.close()
     assert view.state == FINISHED, (seen, view.message)
     assert (RUNNING, 1) in seen and (FINISHED, 2) == seen[-1]
+    assert niceness == {min(19, os.getpriority(os.PRIO_PROCESS, 0) + NICENESS)}, "the worker runs below the server"
     run = load_run(view.path)
     assert run.config["training"]["n_train"] == 300 and run.history["epoch"] == [1, 2]
     assert snapshot_epochs(view.path) == [0, 1, 2]
     assert not (view.path.parent / f".{view.path.name}.inprogress").exists()
     listed, _ = list_runs(view.path.parent)
     assert list(listed) == [job.name]
+
+
+def test_a_local_worker_trains_on_every_core_unless_told(monkeypatch):
+    """$DIGITLAB_TRAIN_THREADS sets the worker's torch threads; unset or not a positive number: every core."""
+    monkeypatch.delenv("DIGITLAB_TRAIN_THREADS", raising=False)
+    assert train_threads() == (os.cpu_count() or 1)
+    monkeypatch.setenv("DIGITLAB_TRAIN_THREADS", "1")
+    assert train_threads() == 1
+    for bad in ("0", "-2", "many"):
+        monkeypatch.setenv("DIGITLAB_TRAIN_THREADS", bad)
+        assert train_threads() == (os.cpu_count() or 1)

@@ -189,6 +189,8 @@ class ClassConditionalDiffusion(DigitModel):
         self._scheduler_config = {"num_train_timesteps": int(train_timesteps), "beta_schedule": "squaredcos_cap_v2",
                                   "clip_sample": True, "set_alpha_to_one": False, "timestep_spacing": "trailing"}
         self.register_buffer("alphas_cumprod", self.scheduler().alphas_cumprod.float(), persistent=False)
+        #: the forward process of training (diffusers' ``add_noise``; its ᾱ move to the images' device)
+        self._forward_process = self.scheduler()
         self.ema = _WeightAverage(self.unet)
 
     def scheduler(self, clean_end: bool = False):
@@ -224,8 +226,7 @@ class ClassConditionalDiffusion(DigitModel):
         noise = standard_normal(x.shape, generator, x.device)
         drop = (torch.rand(n, generator=generator) < self.drop_digit).to(x.device)
         digits = torch.where(drop, torch.full_like(y, NO_DIGIT), y.long())
-        abar = self.alphas_cumprod[t].view(n, 1, 1, 1)
-        x_t = abar.sqrt() * (2 * x - 1) + (1 - abar).sqrt() * noise
+        x_t = self._forward_process.add_noise(2 * x - 1, noise, t)  # √ᾱ_t·x0 + √(1 − ᾱ_t)·ε
         return {"loss": F.mse_loss(self.noise_prediction(x_t, t, digits), noise)}
 
     def train_step(self, x, y, optimizer, generator):

@@ -219,6 +219,13 @@ def folder_bytes(path: Path) -> int:
     return total
 
 
+def train_threads() -> int:
+    """Torch threads of a local worker: ``$DIGITLAB_TRAIN_THREADS``, else (or when it is not a positive
+    number) every core; the worker runs at a lower priority (:data:`core.training.worker.NICENESS`), so the
+    server's gestures still come first."""
+    return max(1, int(_env_number("DIGITLAB_TRAIN_THREADS", os.cpu_count() or 1)))
+
+
 class LocalProcess:
     """A worker in a process of its own on this machine (its own session: it outlives a page's rerun).
 
@@ -228,7 +235,7 @@ class LocalProcess:
     """
 
     def __init__(self, folder: Path | None):
-        env = {**os.environ, "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 2) - 1))}
+        env = {**os.environ, "OMP_NUM_THREADS": str(train_threads())}
         args = [str(folder)] if folder is not None else ["--standby"]
         log_path = folder / LOG if folder is not None else Path(os.devnull)
         with open(log_path, "ab") as log:

@@ -25,6 +25,9 @@ from core.atomic import write_json
 JOB, STATUS, LIVE, LOG, LOCK = "job.json", "status.json", "live.json", "worker.log", "worker.lock"
 #: a training's states
 QUEUED, STARTING, RUNNING, STOPPED, FAILED, FINISHED = "queued", "starting", "running", "stopped", "failed", "finished"
+#: how much lower than the server's a worker's scheduling priority is (``os.nice``): it trains on every
+#: core while the page is idle, and the server's gestures come first when they need a core
+NICENESS = 10
 
 
 def read_json_object(path: Path) -> dict[str, Any]:
@@ -136,6 +139,10 @@ def standby() -> int:
 
 
 if __name__ == "__main__":
+    try:
+        os.nice(NICENESS)
+    except OSError:  # not allowed here: train at the server's priority
+        pass
     if sys.argv[1:] == ["--standby"]:
         sys.exit(standby())
     if len(sys.argv) != 2:
