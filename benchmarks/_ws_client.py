@@ -180,6 +180,28 @@ class WsSession:
         self.states[widget.id] = state
         await self._rerun(fragment_id=widget.fragment_id)
 
+    async def wait_for_text(self, text: str, timeout: float = 60.0) -> float:
+        """Wait until one of the last runs has drawn markdown containing ``text`` (e.g. a picture a
+        background thread made after the gesture's own run, shown by a later run); seconds waited.
+
+        Raises:
+            TimeoutError: no run drew it within ``timeout`` seconds; ProtocolError: the connection closed.
+        """
+        t0 = time.perf_counter()
+        deadline = t0 + timeout
+        while not any(text in body for run in self.runs.values() for body in run.markdown):
+            if self._closed:
+                raise ProtocolError(self._closed)
+            now = time.perf_counter()
+            if now >= deadline:
+                raise TimeoutError(f"no run drew {text!r} within {timeout:.0f} s")
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), timeout=deadline - now)
+            except asyncio.TimeoutError:
+                pass
+        return time.perf_counter() - t0
+
     def predictions(self) -> dict[str, str]:
         """Each model's answer on the Draw page's cards (run name -> digit shown), as drawn by the
         run that ended the last gesture; empty when that run drew no cards."""
