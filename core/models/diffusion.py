@@ -107,15 +107,18 @@ def sampler_mode(name: str, sampler, description: str, source: str,
         preview=preview)
 
 
-def _ddim(steps: int, clean_end: bool = False, eta: float = 0.0, preview: bool = True) -> GenerationMode:
-    sampler = DDIMSampler(steps, eta=eta, clean_end=clean_end)
-    name = f"DDIM {steps} steps" + (", clean end" if clean_end and not eta else "") + (f", η = {eta:g}" if eta else "")
+def _ddim(steps: int, clean_end: bool = False, eta: float = 0.0, guidance: float | None = None,
+          preview: bool = True) -> GenerationMode:
+    sampler = DDIMSampler(steps, eta=eta, clean_end=clean_end, guidance=guidance)
+    name = (f"DDIM {steps} steps" + (", clean end" if clean_end and not eta else "") + (f", η = {eta:g}" if eta else "")
+            + (f", w = {guidance:g}" if guidance is not None else ""))
     what = (f"{steps} stochastic DDIM steps (η = {eta:g}: fresh noise at every step)" if eta
             else f"{steps} deterministic DDIM steps (η = 0)")
     end = (", the last landing on the predicted clean image" if clean_end
            else ", the last stopping at timestep 0 (a residual noise of σ 0.003 in every pixel)")
-    quick = _ddim(PREVIEW_STEPS, clean_end, eta, preview=False) if preview else None
-    return sampler_mode(name, sampler, f"{what} from Gaussian noise{end}, with classifier-free guidance",
+    weight = "the model's" if guidance is None else f"a weight w = {guidance:g}"
+    quick = _ddim(PREVIEW_STEPS, clean_end, eta, guidance, preview=False) if preview else None
+    return sampler_mode(name, sampler, f"{what} from Gaussian noise{end}, with classifier-free guidance of {weight}",
                         "Song et al. 2021; Ho & Salimans 2022", quick)
 
 
@@ -124,7 +127,7 @@ def _ddim(steps: int, clean_end: bool = False, eta: float = 0.0, preview: bool =
 DECODE_SAMPLER = DDIMSampler(20, eta=0.0, clean_end=False)
 #: generation modes, the default first
 DDIM_MODES = (_ddim(20), _ddim(10), _ddim(50), _ddim(20, clean_end=True), _ddim(20, clean_end=True, eta=1.0),
-              _ddim(50, clean_end=True, eta=1.0))
+              _ddim(20, clean_end=True, eta=1.0, guidance=1.5), _ddim(50, clean_end=True, eta=1.0))
 #: decay of the exponential moving average of the weights that generation uses
 EMA_DECAY = 0.999
 #: class index of "no digit" (classifier-free guidance's unconditional input)
