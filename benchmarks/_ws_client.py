@@ -192,14 +192,9 @@ class WsSession:
         while not any(text in body for run in self.runs.values() for body in run.markdown):
             if self._closed:
                 raise ProtocolError(self._closed)
-            now = time.perf_counter()
-            if now >= deadline:
+            if time.perf_counter() >= deadline:
                 raise TimeoutError(f"no run drew {text!r} within {timeout:.0f} s")
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=deadline - now)
-            except asyncio.TimeoutError:
-                pass
+            await self._next_change(deadline - time.perf_counter())
         return time.perf_counter() - t0
 
     def predictions(self) -> dict[str, str]:
@@ -307,12 +302,15 @@ class WsSession:
                 raise ProtocolError(self._closed)
             if now >= deadline:
                 raise TimeoutError(f"no script_finished within {timeout:.0f} s")
-            wait = deadline - now if event is None else min(deadline - now, QUIET_S - (now - event.t))
-            self._changed.clear()
-            try:
-                await asyncio.wait_for(self._changed.wait(), timeout=max(0.001, wait))
-            except asyncio.TimeoutError:
-                pass
+            await self._next_change(deadline - now if event is None else min(deadline - now, QUIET_S - (now - event.t)))
+
+    async def _next_change(self, seconds: float) -> None:
+        """Wait for the next script_finished (or the connection's end), at most ``seconds``."""
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), timeout=max(0.001, seconds))
+        except asyncio.TimeoutError:
+            pass
 
 
 def sketch_state(data_url: str | None) -> str:

@@ -14,20 +14,17 @@ benchmarks/results/sampling.json.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from core.atomic import write_json
+from core.paths import REPO_ROOT, checkpoint_root
+from scripts._cli import positive_int
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.paths import checkpoint_root
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", default=str(checkpoint_root()), metavar="DIR",
@@ -35,10 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", nargs="+", default=["flow-z784-s0", "diffusion-z784-s0"], help="run folder names")
     parser.add_argument("--modes", nargs="+", default=None,
                         help="mode names, or 'all' (default: each run's first two modes)")
-    parser.add_argument("--rounds", type=int, default=5, help="timed grids per mode (default 5)")
+    parser.add_argument("--rounds", type=positive_int, default=5, help="timed grids per mode (default 5)")
     args = parser.parse_args(argv)
-    if args.rounds < 1:
-        parser.error(f"--rounds must be at least 1, got {args.rounds}")
 
     import torch
 
@@ -75,9 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| run | mode | 10×10 grid, median | slowest |\n|---|---|---|---|")
     for row in rows:
         print(f"| {row['run']} | {row['mode']} | {row['median_s']:.2f} s | {row['max_s']:.2f} s |")
-    out = REPO / "benchmarks" / "results" / "sampling.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(rows, indent=2, ensure_ascii=False) + "\n")
+    write_json(REPO_ROOT / "benchmarks" / "results" / "sampling.json", rows)
     return 0
 
 

@@ -191,9 +191,9 @@ class ClassConditionalDiffusion(DigitModel):
             norm_num_groups=8, attention_head_dim=2 * c // 4 if c >= 16 else 8, num_class_embeds=N_CLASSES + 1)
         self._scheduler_config = {"num_train_timesteps": int(train_timesteps), "beta_schedule": "squaredcos_cap_v2",
                                   "clip_sample": True, "set_alpha_to_one": False, "timestep_spacing": "trailing"}
-        self.register_buffer("alphas_cumprod", self.scheduler().alphas_cumprod.float(), persistent=False)
         #: the forward process of training (diffusers' ``add_noise``; its ᾱ move to the images' device)
         self._forward_process = self.scheduler()
+        self.register_buffer("alphas_cumprod", self._forward_process.alphas_cumprod.float(), persistent=False)
         self.ema = _WeightAverage(self.unet)
 
     def scheduler(self, clean_end: bool = False):
